@@ -1,0 +1,20 @@
+# The project's tasks. Everything runs through uv and the committed lock file.
+UV ?= python3 -m uv
+
+.PHONY: install demo test test-all lint format bench
+install:
+	$(UV) sync --locked
+demo:
+	$(UV) run --locked bsg-analytics demo
+test:
+	$(UV) run --locked pytest
+test-all:
+	$(UV) run --locked pytest -m "slow or not slow"
+lint:
+	$(UV) run --locked ruff check .
+	$(UV) run --locked ruff format --check .
+format:
+	$(UV) run --locked ruff format .
+	$(UV) run --locked ruff check --fix .
+bench:
+	$(UV) run --locked --extra bench python -m benchmarks

@@ -1,0 +1,200 @@
+"""`bsg-analytics`: the command line. Heavy imports (prefect, polars, duckdb) happen inside
+the commands, so `--help` stays fast."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="BSG SMS/RCS message statuses, campaigns and spend as Parquet tables and DuckDB views.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DataDirOpt = Annotated[
+    str | None,
+    typer.Option("--data-dir", "-d", help="Data directory or s3:// URL [env: BSG_DATA_DIR]"),
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one clear line to stderr and return the exit to raise."""
+    typer.echo(f"bsg-analytics: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _settings(**overrides):
+    from bsg_analytics.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def _not_built(name: str) -> typer.Exit:
+    return fail(f"`{name}` is not built yet", 3)
+
+
+@app.command()
+def demo(
+    data_dir: DataDirOpt = None,
+    messages: Annotated[int, typer.Option(help="messages the simulator holds")] = 20_000,
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
+) -> None:
+    """Run the whole pipeline through Prefect against the built-in simulator; no account needed."""
+    try:
+        from bsg_analytics.demo import run_demo
+    except ImportError:
+        raise _not_built("demo") from None
+    run_demo(data_dir=data_dir or "./data", messages=messages, seed=seed)
+
+
+@app.command()
+def sync(
+    since: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: from saved state")] = None,
+    until: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: now")] = None,
+    data_dir: DataDirOpt = None,
+    api_url: Annotated[str | None, typer.Option(help="[env: BSG_API_URL]")] = None,
+    rest_url: Annotated[str | None, typer.Option(help="[env: BSG_REST_URL]")] = None,
+    timezone: Annotated[str | None, typer.Option(help="[env: BSG_TIMEZONE]")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="[env: BSG_CONCURRENCY]")] = None,
+    window_days: Annotated[int | None, typer.Option(help="[env: BSG_WINDOW_DAYS]")] = None,
+    lookback_hours: Annotated[int | None, typer.Option(help="[env: BSG_LOOKBACK_HOURS]")] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Extract from the BSG API, transform, load, and build the warehouse."""
+    settings = _settings(
+        data_dir=data_dir,
+        api_url=api_url,
+        rest_url=rest_url,
+        timezone=timezone,
+        concurrency=concurrency,
+        window_days=window_days,
+        lookback_hours=lookback_hours,
+    )
+    since_d = _parse_day(since, "--since")
+    until_d = _parse_day(until, "--until")
+    try:
+        from flows.sync import run_sync_command
+    except ImportError:
+        raise _not_built("sync") from None
+    code = run_sync_command(settings, since=since_d, until=until_d, progress=progress)
+    raise typer.Exit(code)
+
+
+@app.command(context_settings={"allow_extra_args": False})
+def simulate(
+    port: Annotated[int, typer.Option(help="loopback port; 0 picks a free one")] = 8799,
+    host: Annotated[str, typer.Option(help="bind address (loopback only)")] = "127.0.0.1",
+    messages: Annotated[int, typer.Option(help="messages to generate")] = 20_000,
+    seed: Annotated[int, typer.Option()] = 7,
+    days: Annotated[int, typer.Option(help="days of history")] = 183,
+    timezone: Annotated[str, typer.Option(help="the account's time zone")] = "UTC",
+    token: Annotated[str | None, typer.Option(help="the one bearer token accepted")] = None,
+    api_key: Annotated[str | None, typer.Option(help="the one X-API-KEY accepted")] = None,
+    live: Annotated[bool, typer.Option(help="time moves on; statuses advance")] = False,
+    speed: Annotated[float, typer.Option(help="live mode: simulated seconds per second")] = 1.0,
+    fault_rate: Annotated[float, typer.Option(help="share of requests that fail")] = 0.0,
+    latency_ms: Annotated[float, typer.Option(help="added latency per request")] = 0.0,
+    rate_limit: Annotated[float, typer.Option(help="requests per second before 429s")] = 0.0,
+    quirk: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=VARIANT, repeatable; `--quirk list` shows them"),
+    ] = None,
+) -> None:
+    """Run the simulator of the BSG API alone."""
+    try:
+        from bsg_simulator.server import main as simulator_main
+    except ImportError:
+        raise _not_built("simulate") from None
+    code = simulator_main(
+        host=host,
+        port=port,
+        messages=messages,
+        seed=seed,
+        days=days,
+        timezone=timezone,
+        token=token,
+        api_key=api_key,
+        live=live,
+        speed=speed,
+        fault_rate=fault_rate,
+        latency_ms=latency_ms,
+        rate_limit=rate_limit,
+        quirks=quirk or [],
+    )
+    raise typer.Exit(code or 0)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL to run on the warehouse")],
+    data_dir: DataDirOpt = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json")] = "table",
+) -> None:
+    """Run a query on the warehouse and print the result."""
+    settings = _settings(data_dir=data_dir)
+    try:
+        from bsg_analytics.warehouse import run_sql_command
+    except ImportError:
+        raise _not_built("sql") from None
+    raise typer.Exit(run_sql_command(settings, query, format))
+
+
+@app.command()
+def report(
+    data_dir: DataDirOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+) -> None:
+    """Write a self-contained HTML report with charts of the metrics."""
+    settings = _settings(data_dir=data_dir)
+    try:
+        from bsg_analytics.report import run_report_command
+    except ImportError:
+        raise _not_built("report") from None
+    raise typer.Exit(run_report_command(settings, output))
+
+
+@app.command()
+def rebuild(data_dir: DataDirOpt = None, timezone: Annotated[str | None, typer.Option()] = None):
+    """Re-derive every table from D/raw/ without calling the API."""
+    settings = _settings(data_dir=data_dir, timezone=timezone)
+    try:
+        from transforms.pipeline import run_rebuild_command
+    except ImportError:
+        raise _not_built("rebuild") from None
+    raise typer.Exit(run_rebuild_command(settings))
+
+
+@app.command()
+def serve(
+    cron: Annotated[str, typer.Option(help="schedule of the incremental sync")] = "0 * * * *",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Serve the sync flow on a cron schedule from this machine (Prefect `flow.serve`)."""
+    settings = _settings(data_dir=data_dir)
+    try:
+        from flows.deploy import serve_flows
+    except ImportError:
+        raise _not_built("serve") from None
+    serve_flows(settings, cron=cron)
+
+
+def _parse_day(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{flag} must be YYYY-MM-DD, got {value!r}", 2) from None
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

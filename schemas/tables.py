@@ -1,0 +1,224 @@
+"""The contract's tables, each declared once: columns and types, key, partition.
+
+Transforms build frames with exactly these schemas, the writer validates against them and the
+warehouse views are created over them; column lists anywhere else are derived from here.
+See DATA-CONTRACT.md for what each row means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+UTC_TS = pl.Datetime("us", "UTC")
+MONEY = pl.Decimal(18, 7)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    schema: dict[str, pl.DataType]
+    key: tuple[str, ...]
+    partition: str | None
+    # the column whose newest value wins when two versions of a key meet
+    version_column: str = "extracted_at"
+    description: str = ""
+    column_docs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema)
+
+    @property
+    def polars_schema(self) -> pl.Schema:
+        return pl.Schema(self.schema)
+
+    def empty(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=self.polars_schema)
+
+    @property
+    def arrow_schema(self):
+        return self.empty().to_arrow().schema
+
+
+MESSAGES = Table(
+    name="messages",
+    key=("message_id",),
+    partition="created_date",
+    description="one message, SMS or RCS, in the latest state seen",
+    schema={
+        "message_id": pl.Int64(),
+        "campaign_id": pl.Int64(),
+        "reference_id": pl.String(),
+        "channel": pl.String(),
+        "source": pl.String(),
+        "sender": pl.String(),
+        "phone": pl.String(),
+        "text": pl.String(),
+        "validity_hours": pl.Int32(),
+        "status": pl.String(),
+        "created_at": UTC_TS,
+        "sent_at": UTC_TS,
+        "delivered_at": UTC_TS,
+        "amount_value": MONEY,
+        "amount_currency": pl.String(),
+        "fallback_sms_parts": pl.Int32(),
+        "fallback_sms_ids": pl.List(pl.Int64()),
+        "country": pl.String(),
+        "parts": pl.Int32(),
+        "options_json": pl.String(),
+        "created_date": pl.Date(),
+        "extracted_at": UTC_TS,
+    },
+)
+
+RCS_CARDS = Table(
+    name="rcs_cards",
+    key=("message_id", "card_index"),
+    partition="created_date",
+    description="one card of an RCS message",
+    schema={
+        "message_id": pl.Int64(),
+        "card_index": pl.Int32(),
+        "text": pl.String(),
+        "media_url": pl.String(),
+        "created_date": pl.Date(),
+        "extracted_at": UTC_TS,
+    },
+)
+
+RCS_SUGGESTIONS = Table(
+    name="rcs_suggestions",
+    key=("message_id", "card_index", "suggestion_index"),
+    partition="created_date",
+    description="one suggestion of an RCS card",
+    schema={
+        "message_id": pl.Int64(),
+        "card_index": pl.Int32(),
+        "suggestion_index": pl.Int32(),
+        "text": pl.String(),
+        "kind": pl.String(),
+        "phone": pl.String(),
+        "url": pl.String(),
+        "created_date": pl.Date(),
+        "extracted_at": UTC_TS,
+    },
+)
+
+CAMPAIGNS = Table(
+    name="campaigns",
+    key=("campaign_id",),
+    partition="created_month",
+    description="one campaign from the list and its detail",
+    schema={
+        "campaign_id": pl.Int64(),
+        "name": pl.String(),
+        "sender": pl.String(),
+        "channel": pl.String(),
+        "status": pl.String(),
+        "is_final": pl.Boolean(),
+        "start_at": UTC_TS,
+        "real_start_at": UTC_TS,
+        "finished_at": UTC_TS,
+        "created_at": UTC_TS,
+        "calculated_price": MONEY,
+        "total_messages": pl.Int64(),
+        "total_phones": pl.Int64(),
+        "total_price": MONEY,
+        "currency": pl.String(),
+        # the list endpoint's own two counts (seed 003), primary and SMS fallback
+        "list_delivered": pl.Int64(),
+        "list_sent": pl.Int64(),
+        "fallback_delivered": pl.Int64(),
+        "fallback_sent": pl.Int64(),
+        "detail_extracted_at": UTC_TS,
+        "created_month": pl.String(),
+        "extracted_at": UTC_TS,
+    },
+)
+
+CAMPAIGN_STATISTICS = Table(
+    name="campaign_statistics",
+    key=("campaign_id", "route", "status"),
+    partition="created_month",
+    description="tidy per-status counts from the campaign detail endpoint",
+    schema={
+        "campaign_id": pl.Int64(),
+        "route": pl.String(),
+        "status": pl.String(),
+        "messages": pl.Int64(),
+        "created_month": pl.String(),
+        "extracted_at": UTC_TS,
+    },
+)
+
+LEGACY_SMS = Table(
+    name="legacy_sms",
+    key=("message_id",),
+    partition=None,
+    description="one legacy REST SMS status",
+    schema={
+        "message_id": pl.Int64(),
+        "msisdn": pl.String(),
+        "reference": pl.String(),
+        "time_in": UTC_TS,
+        "time_sent": UTC_TS,
+        "time_dr": UTC_TS,
+        "status": pl.String(),
+        "price": MONEY,
+        "currency": pl.String(),
+        "extracted_at": UTC_TS,
+    },
+)
+
+LEGACY_TASKS = Table(
+    name="legacy_tasks",
+    key=("task_id",),
+    partition=None,
+    description="one legacy bulk task summary",
+    schema={
+        "task_id": pl.Int64(),
+        "originator": pl.String(),
+        "body": pl.String(),
+        "validity": pl.Int32(),
+        "total_price": MONEY,
+        "currency": pl.String(),
+        "sent": pl.Int64(),
+        "delivered": pl.Int64(),
+        "expired": pl.Int64(),
+        "undeliverable": pl.Int64(),
+        "unknown": pl.Int64(),
+        "extracted_at": UTC_TS,
+    },
+)
+
+QUARANTINE = Table(
+    name="quarantine",
+    key=(),
+    partition="extracted_date",
+    description="a record that failed its contract, with the reason",
+    schema={
+        "endpoint": pl.String(),
+        "reason": pl.String(),
+        "raw": pl.String(),
+        "record_key": pl.String(),
+        "raw_file": pl.String(),
+        "extracted_date": pl.Date(),
+        "extracted_at": UTC_TS,
+    },
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        MESSAGES,
+        RCS_CARDS,
+        RCS_SUGGESTIONS,
+        CAMPAIGNS,
+        CAMPAIGN_STATISTICS,
+        LEGACY_SMS,
+        LEGACY_TASKS,
+        QUARANTINE,
+    )
+}

@@ -1,0 +1,27 @@
+"""Session-wide test setup: no real hosts, Prefect kept in a temporary home, quiet telemetry."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Set before anything imports prefect.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="bsg-prefect-home-")
+os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Settings must come from the tests, never from a developer's shell or .env.
+for _name in list(os.environ):
+    if _name.startswith("BSG_"):
+        del os.environ[_name]
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A fresh local data directory."""
+    from bsg_analytics.storage import DataDir
+
+    return DataDir(tmp_path / "data")
