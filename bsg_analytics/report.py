@@ -1,0 +1,477 @@
+"""`bsg-analytics report`: one self-contained HTML file with charts of the metric views.
+
+The file needs nothing but itself: plotly.js is inlined once (no CDN, no fonts, no images from
+elsewhere), so it opens offline and can be mailed around. Charts come first (delivery rate by
+channel, spend by currency, delivery-report latency, the campaigns that most need attention),
+tables below.
+
+Everything that came from the API (sender and campaign names, currencies, statuses...) is
+untrusted: in the HTML it is escaped with `html.escape`, control characters (NUL included)
+are replaced and very long values are cut; in the charts it is escaped for plotly's own
+pseudo-HTML labels, and the figure JSON has `<`, `>`, `&`, U+2028/U+2029 written as `\\uXXXX`
+so no value can close the `<script>` element it sits in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import re
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bsg_analytics.settings import Settings
+    from bsg_analytics.storage import DataDir
+
+REPORT_FILE = "report.html"
+MAX_TEXT = 80  # characters of an API value shown in a cell or a label
+ATTENTION_ROWS = 15
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
+    """An API value as plain text for display: control characters replaced, long text cut."""
+    if value is None:
+        return ""
+    text = _CONTROL.sub("\ufffd", str(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def esc(value: Any, limit: int = MAX_TEXT) -> str:
+    """An API value for HTML text or attributes."""
+    return html.escape(clean_text(value, limit), quote=True)
+
+
+def _script_json(obj: Any) -> str:
+    """JSON that is safe inside <script>: no '<', '>', '&', or JS line separators left."""
+    text = obj if isinstance(obj, str) else json.dumps(obj)
+    for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, code)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def _rows(con, sql: str) -> list[dict[str, Any]]:
+    rel = con.sql(sql)
+    return rel.to_arrow_table().to_pylist()
+
+
+def _collect(con) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    data["counts"] = _rows(
+        con,
+        "SELECT (SELECT count(*) FROM messages) AS messages, "
+        "(SELECT count(*) FROM campaigns) AS campaigns, "
+        "(SELECT count(*) FROM quarantine) AS quarantined",
+    )[0]
+    data["headline"] = _rows(
+        con,
+        "SELECT channel, sum(sent) AS sent, sum(delivered) AS delivered, "
+        "CASE WHEN sum(sent) > 0 THEN sum(delivered) / sum(sent) END AS delivery_rate, "
+        "min(day) AS first_day, max(day) AS last_day "
+        "FROM delivery_rate_daily GROUP BY channel ORDER BY channel",
+    )
+    data["delivery"] = _rows(
+        con,
+        "SELECT day, channel, sum(sent) AS sent, sum(delivered) AS delivered, "
+        "CASE WHEN sum(sent) > 0 THEN sum(delivered) / sum(sent) END AS delivery_rate "
+        "FROM delivery_rate_daily GROUP BY day, channel ORDER BY day, channel",
+    )
+    data["spend"] = _rows(
+        con,
+        "SELECT day, currency, sum(spend) AS spend FROM spend_daily "
+        "WHERE currency IS NOT NULL GROUP BY day, currency ORDER BY day, currency",
+    )
+    data["spend_total"] = _rows(
+        con,
+        "SELECT currency, sum(messages) AS messages, sum(delivered) AS delivered, "
+        "sum(spend) AS spend, CASE WHEN sum(delivered) > 0 THEN "
+        "CAST(round(sum(spend) / sum(delivered), 7) AS DECIMAL(18, 7)) END "
+        "AS cost_per_delivered FROM spend_daily WHERE currency IS NOT NULL "
+        "GROUP BY currency ORDER BY currency",
+    )
+    data["latency"] = _rows(con, "SELECT * FROM dlr_latency ORDER BY day, channel")
+    data["attention"] = _rows(
+        con,
+        "SELECT campaign_id, name, sender, channel, status, campaign_delivery_rate, "
+        "campaign_rate_source, messages_sent, messages_delivery_rate, rate_difference, "
+        "disagrees FROM campaign_delivery "
+        "WHERE campaign_delivery_rate IS NOT NULL OR messages_delivery_rate IS NOT NULL "
+        "ORDER BY coalesce(disagrees, false) DESC, abs(coalesce(rate_difference, 0)) DESC, "
+        "least(coalesce(campaign_delivery_rate, 1), coalesce(messages_delivery_rate, 1)), "
+        f"campaign_id LIMIT {ATTENTION_ROWS}",
+    )
+    data["senders"] = _rows(
+        con,
+        "SELECT sender, channel, sum(sent) AS sent, sum(delivered) AS delivered, "
+        "CASE WHEN sum(sent) > 0 THEN sum(delivered) / sum(sent) END AS delivery_rate "
+        "FROM delivery_rate_daily GROUP BY sender, channel ORDER BY sent DESC, sender LIMIT 50",
+    )
+    data["rcs"] = _rows(
+        con,
+        "SELECT r.sender, sum(r.delivered) AS delivered, sum(r.read) AS read, "
+        "CASE WHEN sum(r.delivered) > 0 THEN sum(r.read) / sum(r.delivered) END AS read_rate, "
+        "any_value(f.fell_back) AS fell_back, any_value(f.sms_delivered) AS sms_delivered "
+        "FROM rcs_read_rate r LEFT JOIN (SELECT sender, sum(fell_back) AS fell_back, "
+        "sum(sms_delivered) AS sms_delivered FROM fallback_effectiveness GROUP BY sender) f "
+        "ON r.sender IS NOT DISTINCT FROM f.sender GROUP BY r.sender ORDER BY r.sender LIMIT 50",
+    )
+    data["completeness"] = _rows(
+        con,
+        "SELECT channel, sum(sent) AS sent, sum(final) AS final, "
+        "CASE WHEN sum(sent) > 0 THEN sum(final) / sum(sent) END AS final_share "
+        "FROM dlr_completeness GROUP BY channel ORDER BY channel",
+    )
+    return data
+
+
+# --- charts --------------------------------------------------------------------------------
+
+
+def _label(value: Any) -> str:
+    """A value for a plotly label: plotly renders a subset of HTML there, so escape it."""
+    return html.escape(clean_text(value, 40), quote=True)
+
+
+def _figure(traces: list[dict], title: str, yaxis: dict | None = None) -> dict:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for trace in traces:
+        fig.add_trace(trace)
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=360,
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        legend={"orientation": "h", "y": -0.2},
+        xaxis={"type": "date", "tickformat": "%Y-%m-%d"},
+        yaxis=yaxis or {},
+    )
+    return json.loads(fig.to_json())
+
+
+def _charts(data: dict[str, Any]) -> list[tuple[str, dict | None]]:
+    import plotly.graph_objects as go
+
+    charts: list[tuple[str, dict | None]] = []
+
+    def series(rows, key, x, y, scale=float):
+        groups: dict[Any, tuple[list, list]] = {}
+        for row in rows:
+            if row[y] is None:
+                continue
+            xs, ys = groups.setdefault(row[key], ([], []))
+            xs.append(row[x].isoformat())
+            ys.append(scale(row[y]))
+        return groups
+
+    delivery = series(data["delivery"], "channel", "day", "delivery_rate")
+    charts.append(
+        (
+            "Delivery rate by channel",
+            _figure(
+                [
+                    go.Scatter(x=xs, y=ys, mode="lines+markers", name=_label(ch))
+                    for ch, (xs, ys) in delivery.items()
+                ],
+                "Delivery rate (delivered / sent) by day and channel",
+                {"tickformat": ".0%", "range": [0, 1.05]},
+            )
+            if delivery
+            else None,
+        )
+    )
+    spend = series(data["spend"], "currency", "day", "spend")
+    charts.append(
+        (
+            "Spend by currency",
+            _figure(
+                [go.Bar(x=xs, y=ys, name=_label(cur)) for cur, (xs, ys) in spend.items()],
+                "Spend per day by currency",
+            )
+            if spend
+            else None,
+        )
+    )
+    traces = []
+    for pct, dash in (("p50", "solid"), ("p90", "dash"), ("p99", "dot")):
+        for ch, (xs, ys) in series(data["latency"], "channel", "day", f"{pct}_seconds").items():
+            traces.append(
+                go.Scatter(
+                    x=xs, y=ys, mode="lines", name=f"{_label(ch)} {pct}", line={"dash": dash}
+                )
+            )
+    charts.append(
+        (
+            "Delivery-report latency",
+            _figure(
+                traces,
+                "Seconds from sent to delivered (p50, p90, p99)",
+                {"type": "log", "title": "seconds"},
+            )
+            if traces
+            else None,
+        )
+    )
+    attention = data["attention"]
+    if attention:
+        names = [f"#{r['campaign_id']} {_label(r['name'])}" for r in attention][::-1]
+        own = [r["campaign_delivery_rate"] for r in attention][::-1]
+        msgs = [r["messages_delivery_rate"] for r in attention][::-1]
+        fig = _figure(
+            [
+                go.Bar(y=names, x=own, orientation="h", name="campaign statistics"),
+                go.Bar(y=names, x=msgs, orientation="h", name="its messages"),
+            ],
+            "Campaigns that most need attention: delivery rate, two ways",
+        )
+        fig["layout"]["height"] = 140 + 28 * len(attention)
+        fig["layout"]["xaxis"] = {"tickformat": ".0%", "range": [0, 1.05]}
+        fig["layout"]["yaxis"] = {"automargin": True}
+        charts.append(("Campaign delivery: statistics against messages", fig))
+    else:
+        charts.append(("Campaign delivery: statistics against messages", None))
+    return charts
+
+
+# --- HTML ----------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, kind: str = "") -> str:
+    if value is None:
+        return "—"
+    if kind == "pct":
+        return f"{value:.1%}"
+    if kind == "s":
+        return f"{value:,.1f}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Decimal):
+        return f"{value:,.7f}".rstrip("0").rstrip(".") if value else "0"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4f}"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return clean_text(value)
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str, str]], empty: str) -> str:
+    """columns: (key, header, kind); every cell escaped."""
+    if not rows:
+        return f'<p class="empty">{html.escape(empty)}</p>'
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for key, _, kind in columns:
+            value = row.get(key)
+            num = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+            title = ""
+            if isinstance(value, str) and len(value) > MAX_TEXT:
+                title = f' title="{esc(value, 2000)}"'
+            cls = ' class="num"' if num else ""
+            cells.append(f"<td{cls}{title}>{html.escape(_fmt(value, kind), quote=True)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1180px;
+color:#1d2433;padding:0 16px}
+h1{font-size:26px;margin-bottom:4px}h2{font-size:19px;margin-top:36px;border-bottom:1px solid #dde;
+padding-bottom:4px}.meta{color:#667}.cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}
+.card{background:#f3f5fa;border-radius:8px;padding:12px 16px;min-width:160px}
+.card b{display:block;font-size:22px}.chart{min-height:360px;margin:12px 0}
+.empty{color:#667;font-style:italic;padding:12px;background:#f7f7f9;border-radius:6px}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:14px;width:100%}
+th,td{border-bottom:1px solid #e4e6ee;padding:5px 8px;text-align:left;max-width:360px;
+overflow-wrap:anywhere}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f3f5fa}
+"""
+
+
+def render_html(data: dict[str, Any], data_dir_label: str, generated_at: dt.datetime) -> str:
+    import plotly.offline
+
+    parts: list[str] = []
+    counts = data["counts"]
+    has_data = any(counts.values())
+    parts.append("<h1>BSG messaging report</h1>")
+    parts.append(
+        f'<p class="meta">Data directory {esc(data_dir_label, 300)} · generated '
+        f"{generated_at.isoformat(timespec='seconds')} · "
+        f"{counts['messages']:,} messages, {counts['campaigns']:,} campaigns, "
+        f"{counts['quarantined']:,} quarantined records</p>"
+    )
+    if not has_data:
+        parts.append(
+            '<p class="empty" id="no-data">No data yet: run <code>bsg-analytics sync</code> '
+            "(or <code>bsg-analytics demo</code>) and write the report again.</p>"
+        )
+    cards = []
+    for row in data["headline"]:
+        cards.append(
+            f'<div class="card">{esc(row["channel"])} delivery rate'
+            f"<b>{_fmt(row['delivery_rate'], 'pct')}</b>"
+            f"{_fmt(row['delivered'])} of {_fmt(row['sent'])} sent</div>"
+        )
+    for row in data["spend_total"]:
+        cards.append(
+            f'<div class="card">spend {esc(row["currency"], 12)}'
+            f"<b>{html.escape(_fmt(row['spend']))}</b>"
+            f"{html.escape(_fmt(row['cost_per_delivered']))} per delivered</div>"
+        )
+    if cards:
+        parts.append('<div class="cards">' + "".join(cards) + "</div>")
+
+    scripts = []
+    for i, (title, fig) in enumerate(_charts(data)):
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        if fig is None:
+            parts.append('<p class="empty">No data yet.</p>')
+            continue
+        parts.append(f'<div class="chart" id="chart-{i}"></div>')
+        scripts.append(
+            f"(function () {{ var fig = {_script_json(fig)};\n"
+            f'Plotly.newPlot("chart-{i}", fig.data, fig.layout, '
+            '{"displaylogo": false, "responsive": true}); })();'
+        )
+
+    parts.append("<h2>Campaigns that most need attention</h2>")
+    parts.append(
+        "<p class=meta>Disagreeing first (rates more than one point apart), then the "
+        "largest difference, then the lowest delivery rate.</p>"
+    )
+    parts.append(
+        _table(
+            data["attention"],
+            [
+                ("campaign_id", "campaign", ""),
+                ("name", "name", ""),
+                ("sender", "sender", ""),
+                ("channel", "channel", ""),
+                ("status", "status", ""),
+                ("campaign_delivery_rate", "rate (campaign)", "pct"),
+                ("campaign_rate_source", "from", ""),
+                ("messages_sent", "messages sent", ""),
+                ("messages_delivery_rate", "rate (messages)", "pct"),
+                ("disagrees", "disagree", ""),
+            ],
+            "No campaigns yet.",
+        )
+    )
+    parts.append("<h2>Delivery by sender</h2>")
+    parts.append(
+        _table(
+            data["senders"],
+            [
+                ("sender", "sender", ""),
+                ("channel", "channel", ""),
+                ("sent", "sent", ""),
+                ("delivered", "delivered", ""),
+                ("delivery_rate", "delivery rate", "pct"),
+            ],
+            "No messages yet.",
+        )
+    )
+    parts.append("<h2>Spend by currency</h2>")
+    parts.append(
+        _table(
+            data["spend_total"],
+            [
+                ("currency", "currency", ""),
+                ("messages", "messages", ""),
+                ("delivered", "delivered", ""),
+                ("spend", "spend", ""),
+                ("cost_per_delivered", "cost per delivered", ""),
+            ],
+            "No spend yet.",
+        )
+    )
+    parts.append("<h2>RCS: read rate and SMS fallback</h2>")
+    parts.append(
+        _table(
+            data["rcs"],
+            [
+                ("sender", "agent", ""),
+                ("delivered", "delivered", ""),
+                ("read", "read", ""),
+                ("read_rate", "read rate", "pct"),
+                ("fell_back", "fell back to SMS", ""),
+                ("sms_delivered", "delivered by SMS", ""),
+            ],
+            "No RCS messages yet.",
+        )
+    )
+    parts.append("<h2>Delivery-report completeness</h2>")
+    parts.append(
+        _table(
+            data["completeness"],
+            [
+                ("channel", "channel", ""),
+                ("sent", "sent", ""),
+                ("final", "in a final status", ""),
+                ("final_share", "share", "pct"),
+            ],
+            "No messages yet.",
+        )
+    )
+
+    plotly_js = plotly.offline.get_plotlyjs() if scripts else ""
+    head = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>BSG messaging report</title>"
+        f"<style>{_CSS}</style></head><body>"
+    )
+    tail = ""
+    if scripts:
+        tail = (
+            f'<script type="text/javascript">{plotly_js}</script>'
+            '<script type="text/javascript">' + "\n".join(scripts) + "</script>"
+        )
+    return head + "\n".join(parts) + tail + "</body></html>\n"
+
+
+def write_report(data_dir: DataDir, output: Path | None = None) -> Path:
+    """Write the report; default `D/report.html` for a local data dir, else `./report.html`."""
+    from bsg_analytics.warehouse import connect
+
+    if output is None:
+        output = Path(data_dir.path(REPORT_FILE)) if data_dir.is_local else Path(REPORT_FILE)
+    con = connect(data_dir)
+    try:
+        data = _collect(con)
+    finally:
+        con.close()
+    text = render_html(data, data_dir.uri(), dt.datetime.now(dt.UTC))
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(output)
+    return output
+
+
+def run_report_command(settings: Settings, output: Path | None = None) -> int:
+    """`bsg-analytics report`: write the file and print where; one-line error and 1 on failure."""
+    from bsg_analytics.storage import DataDir
+    from bsg_analytics.warehouse import WarehouseError
+
+    try:
+        path = write_report(DataDir(settings.data_dir), output)
+    except (WarehouseError, OSError) as exc:
+        print(f"bsg-analytics: report failed: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    print(f"report written to {path}")
+    return 0

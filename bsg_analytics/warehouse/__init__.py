@@ -1,0 +1,480 @@
+"""The warehouse: a DuckDB file of views over the Parquet tables, and the metric views.
+
+`build_warehouse(data_dir)` creates or refreshes `D/warehouse.duckdb` (for a non-local data
+directory, wherever `DataDir.warehouse_path` says). It holds:
+
+* one **base view** per table of `schemas.tables.TABLES`, same name, reading
+  `D/parquet/<table>/**/*.parquet` with `hive_partitioning=true, union_by_name=true` and the
+  partition column typed as the schema declares (`hive_types`). The view projects exactly the
+  declared columns, in declared order, with declared types (a column no file has yet reads as a
+  typed NULL), followed by any extra columns the files carry.
+* the **metric views**, one per file in `views/*.sql`, whose leading `--` comment is the
+  metric's definition (exported as `METRIC_DOCS`). The status sets are not written in the SQL:
+  placeholders such as `{{ sent_statuses }}` are filled at build time from `schemas.statuses`,
+  so each fact lives in one place.
+
+Path resolution
+---------------
+DuckDB resolves relative paths in a view against the *process's* working directory, not the
+file's folder (STACK-NOTES.md), and `SET file_search_path` is a session setting that is not
+stored in the file. So the views are written with **absolute** paths (`DataDir.table_uri`:
+absolute local paths, or `s3://...` URLs) at build time. The file then works the same whether
+it is opened from the data directory, from the project root, through `bsg-analytics sql`, or by
+plain `duckdb` from anywhere. The cost is that a data directory that is moved or copied keeps
+pointing at the old place until the next build; every build rewrites every path, the warehouse
+is rebuilt after every sync, and `query()` rebuilds by itself when the data directory recorded
+in the file is not the one it is asked about.
+
+Before any data exists a base view is a typed empty `SELECT ... WHERE false` (DuckDB refuses a
+view over a glob that matches nothing); the next build, once files exist, replaces it with the
+real one. `query()` also rebuilds when a table that was empty at the last build now has files.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import io
+import json
+import re
+import sys
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from schemas import statuses
+from schemas.tables import TABLES, Table
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from bsg_analytics.settings import Settings
+    from bsg_analytics.storage import DataDir
+
+__all__ = [
+    "BASE_VIEWS",
+    "CAMPAIGN_RATE_TOLERANCE",
+    "METRIC_DOCS",
+    "METRIC_VIEWS",
+    "WarehouseError",
+    "build_warehouse",
+    "check_contract",
+    "connect",
+    "contract_checks",
+    "duckdb_type",
+    "ensure_warehouse",
+    "metric_sql",
+    "query",
+    "run_sql_command",
+]
+
+# campaign_delivery flags a campaign when the delivery rate from its own statistics and the
+# one from its messages differ by more than this (absolute, as a share: 0.01 = 1 point).
+CAMPAIGN_RATE_TOLERANCE = 0.01
+
+# helper views the metric views read; created before them
+HELPER_VIEWS: tuple[str, ...] = ("message_facts",)
+META_TABLE = "_bsg_warehouse"
+FORMAT_VERSION = "1"
+OUTPUT_FORMATS = ("table", "csv", "json")
+
+BASE_VIEWS: tuple[str, ...] = tuple(TABLES)
+
+
+class WarehouseError(RuntimeError):
+    """A query or build failed; the message is one line, fit for the terminal."""
+
+
+# --- SQL text -----------------------------------------------------------------------------
+
+
+def _sql_list(values) -> str:
+    return "(" + ", ".join(_literal(v) for v in sorted(values)) + ")"
+
+
+def _literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def placeholders() -> dict[str, str]:
+    """The values the view templates may use, every one taken from its single source."""
+    return {
+        "sent_statuses": _sql_list(statuses.SENT_STATUSES),
+        "delivered_statuses": _sql_list(statuses.DELIVERED_STATUSES),
+        "final_statuses": _sql_list(statuses.FINAL_MESSAGE_STATUSES),
+        "campaign_rate_tolerance": repr(CAMPAIGN_RATE_TOLERANCE),
+    }
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+
+
+def render(template: str, values: dict[str, str] | None = None) -> str:
+    """Fill `{{ name }}` placeholders; an unknown name is an error, never left in the SQL."""
+    values = placeholders() if values is None else values
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"unknown placeholder {{{{ {name} }}}} in a view template")
+        return values[name]
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+@cache
+def _templates() -> dict[str, str]:
+    folder = resources.files(__package__).joinpath("views")
+    found = {
+        entry.name.removesuffix(".sql"): entry.read_text(encoding="utf-8")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    }
+    helpers = [name for name in HELPER_VIEWS if name in found]
+    return {name: found[name] for name in [*helpers, *sorted(set(found) - set(helpers))]}
+
+
+def metric_sql(name: str) -> str:
+    """The rendered SELECT of one metric (or helper) view."""
+    return render(_templates()[name])
+
+
+def _doc_of(template: str) -> str:
+    lines = []
+    for line in template.splitlines():
+        stripped = line.strip()
+        if not stripped.startswith("--"):
+            break
+        lines.append(stripped[2:].removeprefix(" "))
+    return render("\n".join(lines)).strip()
+
+
+METRIC_VIEWS: tuple[str, ...] = tuple(n for n in _templates() if n not in HELPER_VIEWS)
+# every view's definition, from the comment at the top of its .sql (placeholders filled)
+METRIC_DOCS: dict[str, str] = {name: _doc_of(text) for name, text in _templates().items()}
+
+
+# --- types ---------------------------------------------------------------------------------
+
+
+def duckdb_type(dtype) -> str:
+    """The DuckDB type of a polars dtype, as DuckDB itself maps it (no table of our own)."""
+    import duckdb
+    import polars as pl
+
+    frame = pl.DataFrame(schema={"c": dtype})  # noqa: F841 - read by DuckDB below
+    return str(duckdb.sql("SELECT c FROM frame").types[0])
+
+
+@cache
+def _declared_types(table_name: str) -> dict[str, str]:
+    import duckdb
+
+    frame = TABLES[table_name].empty()  # noqa: F841 - read by DuckDB below
+    rel = duckdb.sql("SELECT * FROM frame")
+    return {col: str(typ) for col, typ in zip(rel.columns, rel.types, strict=True)}
+
+
+# --- build ---------------------------------------------------------------------------------
+
+
+def _parquet_files(data_dir: DataDir, table: Table) -> list[str]:
+    root = data_dir.path("parquet", table.name)
+    return [f for f in data_dir.walk_files(root) if f.endswith(".parquet")]
+
+
+def _read_parquet_sql(data_dir: DataDir, table: Table) -> str:
+    glob = data_dir.table_uri(table.name) + "/**/*.parquet"
+    args = [_literal(glob), "hive_partitioning = true", "union_by_name = true"]
+    if table.partition:
+        ptype = _declared_types(table.name)[table.partition]
+        args.append(f"hive_types = {{{_literal(table.partition)}: {_literal(ptype)}}}")
+    return f"read_parquet({', '.join(args)})"
+
+
+def _base_view_sql(con: duckdb.DuckDBPyConnection, data_dir: DataDir, table: Table) -> str:
+    declared = _declared_types(table.name)
+    if not _parquet_files(data_dir, table):
+        cols = ",\n    ".join(
+            f"CAST(NULL AS {typ}) AS {_ident(col)}" for col, typ in declared.items()
+        )
+        return f"-- no Parquet files yet: typed and empty\nSELECT\n    {cols}\nWHERE false"
+    source = _read_parquet_sql(data_dir, table)
+    found = {row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    cols = []
+    for col, typ in declared.items():
+        if col not in found:
+            cols.append(f"CAST(NULL AS {typ}) AS {_ident(col)}")
+        elif found[col] != typ:
+            cols.append(f"CAST({_ident(col)} AS {typ}) AS {_ident(col)}")
+        else:
+            cols.append(_ident(col))
+    cols += [_ident(col) for col in found if col not in declared]
+    return "SELECT\n    " + ",\n    ".join(cols) + f"\nFROM {source}"
+
+
+def build_warehouse(data_dir: DataDir) -> Path:
+    """Create or refresh the DuckDB file of views; returns its path.
+
+    One transaction: a reader sees the old views or the new ones. Objects a user added to the
+    file are kept; views an earlier build made and this one no longer defines are dropped.
+    """
+    import duckdb
+
+    path = data_dir.warehouse_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        raise WarehouseError(f"cannot open {path} for writing: {_one_line(exc)}") from None
+    try:
+        empty = []
+        con.execute("BEGIN")
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)"
+        )
+        previous = _read_meta(con).get("views", "")
+        for table in TABLES.values():
+            if not _parquet_files(data_dir, table):
+                empty.append(table.name)
+            body = _base_view_sql(con, data_dir, table)
+            con.execute(f"CREATE OR REPLACE VIEW {_ident(table.name)} AS\n{body}")
+        for name in _templates():
+            con.execute(f"CREATE OR REPLACE VIEW {_ident(name)} AS\n{metric_sql(name)}")
+        views = [*TABLES, *_templates()]
+        for stale in set(filter(None, previous.split(","))) - set(views):
+            con.execute(f"DROP VIEW IF EXISTS {_ident(stale)}")
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "data_dir": data_dir.uri(),
+            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "views": ",".join(views),
+            "empty_tables": ",".join(empty),
+        }
+        con.execute(f"DELETE FROM {META_TABLE}")
+        con.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)", list(meta.items()))
+        con.execute("COMMIT")
+    except duckdb.Error as exc:
+        con.execute("ROLLBACK")
+        raise WarehouseError(f"building {path} failed: {_one_line(exc)}") from None
+    finally:
+        con.close()
+    return path
+
+
+def _read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    try:
+        return dict(con.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
+    except Exception:
+        return {}
+
+
+def _needs_build(data_dir: DataDir) -> bool:
+    import duckdb
+
+    path = data_dir.warehouse_path
+    if not path.exists():
+        return True
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return False  # held by a writer: use it as it is, the query will say if it cannot
+    try:
+        meta = _read_meta(con)
+    finally:
+        con.close()
+    if meta.get("format_version") != FORMAT_VERSION or meta.get("data_dir") != data_dir.uri():
+        return True
+    if set(meta.get("views", "").split(",")) != {*TABLES, *_templates()}:
+        return True
+    return any(
+        _parquet_files(data_dir, TABLES[name])
+        for name in filter(None, meta.get("empty_tables", "").split(","))
+        if name in TABLES
+    )
+
+
+def ensure_warehouse(data_dir: DataDir) -> Path:
+    """Build the warehouse when it is missing or out of date with the data directory."""
+    if _needs_build(data_dir):
+        return build_warehouse(data_dir)
+    return data_dir.warehouse_path
+
+
+def connect(data_dir: DataDir, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse (built first where needed); read-only by default."""
+    import duckdb
+
+    path = ensure_warehouse(data_dir)
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        raise WarehouseError(f"cannot open {path}: {_one_line(exc)}") from None
+
+
+# --- contract checks -------------------------------------------------------------------------
+
+# (table, column, allowed values): every value the contract names for a column
+ACCEPTED_VALUES: tuple[tuple[str, str, frozenset[str]], ...] = (
+    ("messages", "status", statuses.KNOWN_MESSAGE_STATUSES),
+    ("messages", "channel", frozenset(statuses.CHANNELS)),
+    ("messages", "source", frozenset(statuses.SOURCES)),
+    ("campaigns", "channel", frozenset(statuses.CHANNELS)),
+    ("campaigns", "status", frozenset(statuses.CAMPAIGN_STATUSES)),
+    ("campaign_statistics", "route", frozenset(statuses.ROUTES)),
+    ("campaign_statistics", "status", statuses.KNOWN_MESSAGE_STATUSES),
+    ("rcs_suggestions", "kind", frozenset(statuses.SUGGESTION_KINDS)),
+)
+
+
+def contract_checks() -> dict[str, str]:
+    """dbt/jaffle-style data tests as SQL over the views: each query returns the rows that
+    break the contract, so an empty result is a pass. Keys and sets come from `schemas`."""
+    checks: dict[str, str] = {}
+    for table in TABLES.values():
+        if not table.key:
+            continue
+        key = ", ".join(_ident(c) for c in table.key)
+        checks[f"unique_{table.name}_key"] = (
+            f"SELECT {key}, count(*) AS n FROM {_ident(table.name)} "
+            f"GROUP BY {key} HAVING count(*) > 1"
+        )
+        nulls = " OR ".join(f"{_ident(c)} IS NULL" for c in table.key)
+        checks[f"not_null_{table.name}_key"] = f"SELECT * FROM {_ident(table.name)} WHERE {nulls}"
+    for table_name, column, allowed in ACCEPTED_VALUES:
+        checks[f"accepted_values_{table_name}_{column}"] = (
+            f"SELECT {_ident(column)}, count(*) AS n FROM {_ident(table_name)} "
+            f"WHERE {_ident(column)} NOT IN {_sql_list(allowed)} GROUP BY {_ident(column)}"
+        )
+    return checks
+
+
+def check_contract(data_dir: DataDir) -> dict[str, int]:
+    """Run every contract check; returns {check: rows breaking it} for the failing ones."""
+    failures = {}
+    for name, sql in contract_checks().items():
+        rows = query(data_dir, f"SELECT count(*) AS n FROM ({sql})").column("n")[0].as_py()
+        if rows:
+            failures[name] = rows
+    return failures
+
+
+# --- query ---------------------------------------------------------------------------------
+
+
+def query(data_dir: DataDir, sql: str) -> pa.Table:
+    """Run `sql` on the warehouse (read-only) and return the result as an Arrow table.
+
+    Arrow keeps every type exact (decimals stay decimals); `polars.from_arrow(...)` or
+    `.to_pylist()` take it from there. A failing query raises `WarehouseError`.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    con = connect(data_dir)
+    try:
+        relation = con.sql(sql)
+        if relation is None:  # a statement without a result set
+            return pa.table({})
+        return relation.to_arrow_table()
+    except duckdb.Error as exc:
+        raise WarehouseError(_one_line(exc)) from None
+    finally:
+        con.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready value: decimals as strings (exact), times in ISO 8601."""
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    plain = _plain(value)
+    if isinstance(plain, list | dict):
+        return json.dumps(plain, ensure_ascii=False)
+    return str(plain)
+
+
+def format_result(table: pa.Table, fmt: str) -> str:
+    """Render a result as `csv` or `json` (a list of records)."""
+    rows = table.to_pylist()
+    if fmt == "json":
+        return json.dumps([_plain(r) for r in rows], ensure_ascii=False, indent=None) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(table.column_names)
+        for row in rows:
+            writer.writerow([_cell(v) for v in row.values()])
+        return out.getvalue()
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def _print_rich(table: pa.Table) -> None:
+    import pyarrow.types as pat
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table as RichTable
+
+    out = RichTable(show_lines=False)
+    for field in table.schema:
+        numeric = pat.is_integer(field.type) or pat.is_floating(field.type)
+        numeric = numeric or pat.is_decimal(field.type)
+        out.add_column(escape(field.name), justify="right" if numeric else "left")
+    for row in table.to_pylist():
+        out.add_row(*(escape(_cell(v)) for v in row.values()))
+    console = Console()
+    console.print(out)
+    console.print(f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}", style="dim")
+
+
+def run_sql_command(settings: Settings, query_text: str, fmt: str = "table") -> int:
+    """`bsg-analytics sql`: print the result; a failure is one line on stderr and exit 1."""
+    from bsg_analytics.storage import DataDir
+
+    fmt = (fmt or "table").lower()
+    if fmt not in OUTPUT_FORMATS:
+        print(
+            f"bsg-analytics: --format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        result = query(DataDir(settings.data_dir), query_text)
+    except WarehouseError as exc:
+        print(f"bsg-analytics: {exc}", file=sys.stderr)
+        return 1
+    if fmt == "table":
+        _print_rich(result)
+    else:
+        sys.stdout.write(format_result(result, fmt))
+        sys.stdout.flush()
+    return 0

@@ -1,0 +1,38 @@
+-- message_facts: one row per message, with the facts every message metric counts by.
+-- day: the UTC date of sent_at, or of created_at where the message has no sent_at.
+-- is_sent: status is one of {{ sent_statuses }} (scheduled and moderation are not sent yet).
+-- is_delivered: status is one of {{ delivered_statuses }}.
+-- is_final: sent, and status is one that will not change again: {{ final_statuses }}.
+-- latency_seconds: delivered_at - sent_at in seconds, for delivered messages that have both
+-- times and were not delivered before they were sent (else null).
+-- has_fallback: an RCS message that fell back to SMS (fallback_sms_ids is not empty).
+WITH typed AS (
+    SELECT
+        *,
+        coalesce(status IN {{ sent_statuses }}, false) AS is_sent,
+        coalesce(status IN {{ delivered_statuses }}, false) AS is_delivered
+    FROM messages
+)
+
+SELECT
+    message_id,
+    campaign_id,
+    channel,
+    sender,
+    status,
+    created_at,
+    sent_at,
+    delivered_at,
+    amount_value,
+    amount_currency,
+    fallback_sms_ids,
+    CAST(timezone('UTC', coalesce(sent_at, created_at)) AS DATE) AS day,
+    is_sent,
+    is_delivered,
+    is_sent AND coalesce(status IN {{ final_statuses }}, false) AS is_final,
+    CASE
+        WHEN is_delivered AND delivered_at >= sent_at
+            THEN epoch(delivered_at) - epoch(sent_at)
+    END AS latency_seconds,
+    coalesce(len(fallback_sms_ids), 0) > 0 AS has_fallback
+FROM typed

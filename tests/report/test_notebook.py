@@ -1,0 +1,36 @@
+"""notebooks/explore.ipynb runs top to bottom against a small fixture data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import wh_fixtures
+from nbclient import NotebookClient
+
+NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "explore.ipynb"
+
+
+@pytest.mark.parametrize("with_data", [True, False], ids=["fixture", "empty"])
+def test_notebook_executes(tmp_path, monkeypatch, with_data):
+    root = tmp_path / "data"
+    root.mkdir()
+    if with_data:
+        wh_fixtures.write_fixture(root)
+    monkeypatch.setenv("BSG_DATA_DIR", str(root))  # the kernel inherits this environment
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = NotebookClient(
+        nb, timeout=60, kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )  # fmt: skip
+    client.execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "delivery_rate_daily:" in text
+    if with_data:
+        plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+        assert len(plots) == 2
+    else:
+        assert text.count("no data yet") == 2

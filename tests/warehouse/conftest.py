@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import pytest
+import wh_fixtures
+
+from bsg_analytics.storage import DataDir
+
+
+@pytest.fixture(scope="session")
+def fixture_data(tmp_path_factory) -> DataDir:
+    """The hand-computed fixture, built once; tests must only read it."""
+    from bsg_analytics.warehouse import build_warehouse
+
+    root = tmp_path_factory.mktemp("fixture") / "data"
+    wh_fixtures.write_fixture(root)
+    data_dir = DataDir(root)
+    build_warehouse(data_dir)
+    return data_dir
