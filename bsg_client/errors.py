@@ -1,0 +1,95 @@
+"""Errors of the BSG client, and the scrubber every message passes through.
+
+Every text that leaves the client (exception messages, log lines, reprs) is built by
+`Scrubber.scrub`, which replaces each known secret value with ``***``. Secrets are the values
+of `Settings.secrets()` plus any bearer token obtained at login or refresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+
+class Scrubber:
+    """Replaces every registered secret with ``***``; thread-safe, grows as tokens renew."""
+
+    MASK = "***"
+
+    def __init__(self, secrets: Iterable[str] = ()):
+        self._lock = threading.Lock()
+        self._secrets: tuple[str, ...] = ()
+        self.add(*secrets)
+
+    def add(self, *secrets: str | None) -> None:
+        with self._lock:
+            known = set(self._secrets)
+            known.update(s for s in secrets if s)
+            # longest first, so a secret that contains another is masked whole
+            self._secrets = tuple(sorted(known, key=len, reverse=True))
+
+    def scrub(self, text: object) -> str:
+        out = str(text)
+        for secret in self._secrets:
+            if secret in out:
+                out = out.replace(secret, self.MASK)
+        return out
+
+    def __repr__(self) -> str:
+        return f"Scrubber({len(self._secrets)} secrets)"
+
+
+class BSGError(Exception):
+    """Base of every error the client raises; its text never holds a secret."""
+
+
+class BSGAPIError(BSGError):
+    """The API answered with an error that is not retried (or kept failing after retries).
+
+    ``endpoint`` is the method and path (``GET /api/messages``), ``status_code`` the HTTP
+    status (None for transport failures), ``api_message`` the API's own words (the
+    ``message``/``errors`` of a 422 body, for instance), already scrubbed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str = "",
+        status_code: int | None = None,
+        api_message: str | None = None,
+    ):
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.status_code = status_code
+        self.api_message = api_message
+
+
+class BSGAuthError(BSGAPIError):
+    """Credentials were refused (401 after the one renewal, 403) or are missing."""
+
+
+class BSGRetryError(BSGAPIError):
+    """A retryable failure (429, 5xx, timeout, dropped connection, bad body) kept happening
+    until `max_retries` was used up."""
+
+
+class BSGPaginationError(BSGError):
+    """A window could not be read consistently (its total kept moving after the re-reads)."""
+
+
+class TransientError(Exception):
+    """Internal: one attempt failed in a way worth retrying. Never escapes the client."""
+
+    def __init__(self, reason: str, *, status_code: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+
+
+class RateLimited(TransientError):
+    """Internal: a 429; ``retry_after`` is the server's wish in seconds, when it gave one."""
+
+    def __init__(self, reason: str, *, retry_after: float | None):
+        super().__init__(reason, status_code=429)
+        self.retry_after = retry_after
