@@ -1,0 +1,170 @@
+"""Serving the simulator over loopback: `main` (the `bsg-analytics simulate` command) and
+`run_in_thread` (a background server for tests and the demo)."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import uvicorn
+
+from .app import SimulatorApp, create_app
+from .config import QuirkConfig, SimulatorConfig
+from .simulator import Simulator
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _SocketMarked:
+    """Tells the app it is behind a real socket (a dropped connection then really drops)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        scope["bsg.socket"] = True
+        await self.app(scope, receive, send)
+
+
+class _QuietDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing response" not in record.getMessage()
+
+
+def _as_app(app_or_config) -> SimulatorApp:
+    if app_or_config is None or isinstance(app_or_config, (SimulatorConfig, Simulator)):
+        return create_app(app_or_config)
+    return app_or_config
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host if host != "localhost" else "127.0.0.1", port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _server(app, log_level: str = "warning") -> uvicorn.Server:
+    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+    config = uvicorn.Config(
+        _SocketMarked(app),
+        log_level=log_level,
+        lifespan="off",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+        timeout_keep_alive=30,
+    )
+    return uvicorn.Server(config)
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@contextlib.contextmanager
+def run_in_thread(
+    app_or_config: SimulatorApp | SimulatorConfig | Simulator | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> Iterator[str]:
+    """Serve the simulator (an app, a Simulator or a config) on a loopback port in a background
+    thread; yields the base URL once the server accepts connections, stops it on exit."""
+    if not is_loopback(host):
+        raise ValueError(f"the simulator binds loopback only, not {host!r}")
+    app = _as_app(app_or_config)
+    sock = _bind(host, port)
+    server = _server(app)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="bsg-simulator", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("the simulator server did not start")
+        time.sleep(0.01)
+    try:
+        yield _url(host, sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def main(
+    host: str = "127.0.0.1",
+    port: int = 8799,
+    messages: int = 20_000,
+    seed: int = 7,
+    days: int = 183,
+    timezone: str = "UTC",
+    token: str | None = None,
+    api_key: str | None = None,
+    live: bool = False,
+    speed: float = 1.0,
+    fault_rate: float = 0.0,
+    latency_ms: float = 0.0,
+    rate_limit: float = 0.0,
+    quirks: list[str] | None = None,
+) -> int:
+    """Run the simulator in the foreground until interrupted; 0 on a clean stop."""
+    quirks = list(quirks or [])
+    if "list" in quirks:
+        print(QuirkConfig.describe())
+        return 0
+    if not is_loopback(host):
+        print(f"bsg-simulator: refusing to bind {host!r}: loopback only", file=sys.stderr)
+        return 2
+    try:
+        config = SimulatorConfig(
+            messages=messages, seed=seed, days=days, timezone=timezone, token=token,
+            api_key=api_key, live=live, speed=speed, fault_rate=fault_rate,
+            latency_ms=latency_ms, rate_limit=rate_limit, quirks=QuirkConfig.parse(quirks),
+        )  # fmt: skip
+        t = time.perf_counter()
+        sim = Simulator(config)
+    except (ValueError, KeyError) as exc:
+        print(f"bsg-simulator: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        print(f"bsg-simulator: cannot bind {host}:{port}: {exc}", file=sys.stderr)
+        return 2
+    url = _url(host, sock.getsockname()[1])
+    ds = sim.data
+    bearer = token or "any-token"
+    key = api_key or "test_any"
+    print(
+        f"BSG simulator: {ds.n_messages} messages in {ds.n_campaigns} campaigns "
+        f"(seed {seed}, {days} days, generated in {time.perf_counter() - t:.2f}s), "
+        f"clock {'live x' + str(speed) if live else 'frozen'} "
+        f"at {sim.clock.now_dt():%Y-%m-%d %H:%M:%S} UTC"
+    )
+    print(f"Serving on {url}  (Ctrl-C stops)")
+    print(f"  curl -g -H 'Authorization: Bearer {bearer}' '{url}/api/messages?page[limit]=15'")
+    print(f"  curl -H 'X-API-KEY: {key}' '{url}/rest/sms/{ds.n_messages and 100_000_001}'")
+    server = _server(sim.app, log_level="info")
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 0
