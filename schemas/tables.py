@@ -23,6 +23,11 @@ class Table:
     partition: str | None
     # the column whose newest value wins when two versions of a key meet
     version_column: str = "extracted_at"
+    # Tables fed by more than one source (campaigns: list pages and detail bodies) merge column
+    # groups separately: each (version_column, columns) group takes its values from the row
+    # with the greatest non-null version_column of that group. Columns outside every group
+    # (and the key) follow `version_column`.
+    merge_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
     description: str = ""
     column_docs: dict[str, str] = field(default_factory=dict)
 
@@ -111,6 +116,23 @@ CAMPAIGNS = Table(
     key=("campaign_id",),
     partition="created_month",
     description="one campaign from the list and its detail",
+    merge_groups=(
+        (
+            "list_extracted_at",
+            (
+                "calculated_price",
+                "list_delivered",
+                "list_sent",
+                "fallback_delivered",
+                "fallback_sent",
+                "list_extracted_at",
+            ),
+        ),
+        (
+            "detail_extracted_at",
+            ("total_messages", "total_phones", "total_price", "currency", "detail_extracted_at"),
+        ),
+    ),
     schema={
         "campaign_id": pl.Int64(),
         "name": pl.String(),
@@ -133,6 +155,8 @@ CAMPAIGNS = Table(
         "fallback_delivered": pl.Int64(),
         "fallback_sent": pl.Int64(),
         "detail_extracted_at": UTC_TS,
+        # when the list page / the detail body behind this row were fetched
+        "list_extracted_at": UTC_TS,
         "created_month": pl.String(),
         "extracted_at": UTC_TS,
     },

@@ -1,0 +1,454 @@
+"""Shared pieces of the transforms: the report, vectorised field rules, quarantine rows.
+
+Field rules (all column-wise, on columns that hold each JSON value's text):
+
+- integers: the text must cast to the integer type; `"12"` and `12` both pass, `12.0`, `true`
+  or an object do not (wrong type -> quarantine).
+- money: `Decimal(18, 7)` cast from the string, never through a float. A string must be a plain
+  decimal (`-?digits[.digits]`) with at most 7 decimals and fit 18 digits. Numbers that the API
+  sends as JSON floats (legacy `price`/`totalprice`, campaign `calculated_price`) are turned into
+  text by the shortest repr of the float (`repr(0.23) == "0.23"`), then rounded half-even to 7
+  places in `decimal`, never through binary arithmetic.
+- phone: digits in a string; a leading `+` and spaces are removed; anything else non-digit is a
+  contract breach (quarantine).
+- times: `yyyy-mm-dd hh:mm:ss` in the account's zone -> `timestamp[us, UTC]`. Daylight-saving
+  rules are those of Python's `zoneinfo` with `fold=0`: an ambiguous wall time (the repeated
+  hour in autumn) takes the EARLIER instant (the first pass, still on summer time); a wall time
+  that does not exist (the skipped hour in spring) is shifted FORWARD by the length of the gap
+  (02:30 on a 02:00->03:00 spring-forward day is read as 03:30 local, i.e. it is interpreted
+  with the offset in force before the change). An empty string is null.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+import orjson
+import polars as pl
+
+from schemas.tables import MONEY, TABLES, UTC_TS
+
+TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+MONEY_RE = r"^-?\d{1,11}(\.\d{0,7})?$"
+_SEVEN = Decimal("0.0000001")
+
+
+class ReconciliationError(RuntimeError):
+    """Records in != rows out + quarantined + duplicates for some stream."""
+
+
+@dataclass
+class StreamCounts:
+    records_in: int = 0
+    rows_out: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+
+    @property
+    def reconciles(self) -> bool:
+        return self.records_in == self.rows_out + self.quarantined + self.duplicates
+
+    def add(self, other: StreamCounts) -> None:
+        self.records_in += other.records_in
+        self.rows_out += other.rows_out
+        self.quarantined += other.quarantined
+        self.duplicates += other.duplicates
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "records_in": self.records_in,
+            "rows_out": self.rows_out,
+            "quarantined": self.quarantined,
+            "duplicates": self.duplicates,
+        }
+
+
+@dataclass
+class TransformReport:
+    """What one call of `transform_pages` saw.
+
+    counts: per stream (`messages`, `campaigns`, `campaign_detail`, `legacy_sms`,
+        `legacy_task`, and any unknown stream name), records in / rows out / quarantined /
+        duplicates; `records_in == rows_out + quarantined + duplicates` always holds (checked).
+    unknown_fields: per stream, the sorted set of field paths nobody declared
+        (e.g. `rcs_options.cards[].foo`); the value stays in the raw page.
+    unknown_statuses: per stream, status value -> rows carrying it (kept as data).
+    table_rows: rows of every output table, derived tables (rcs_cards, ...) included.
+    pages: pages read; pages_quarantined: pages quarantined whole (not JSON, wrong shape).
+    """
+
+    counts: dict[str, StreamCounts] = field(default_factory=dict)
+    unknown_fields: dict[str, list[str]] = field(default_factory=dict)
+    unknown_statuses: dict[str, dict[str, int]] = field(default_factory=dict)
+    table_rows: dict[str, int] = field(default_factory=dict)
+    pages: int = 0
+    pages_quarantined: int = 0
+
+    def stream(self, name: str) -> StreamCounts:
+        return self.counts.setdefault(name, StreamCounts())
+
+    def add_unknown_fields(self, stream: str, paths: Iterable[str]) -> None:
+        paths = set(paths)
+        if paths:
+            self.unknown_fields[stream] = sorted(set(self.unknown_fields.get(stream, ())) | paths)
+
+    def add_unknown_statuses(self, stream: str, counts: dict[str, int]) -> None:
+        if counts:
+            mine = self.unknown_statuses.setdefault(stream, {})
+            for status, n in counts.items():
+                mine[status] = mine.get(status, 0) + n
+
+    def merge(self, other: TransformReport) -> None:
+        for name, c in other.counts.items():
+            self.stream(name).add(c)
+        for name, paths in other.unknown_fields.items():
+            self.add_unknown_fields(name, paths)
+        for name, st in other.unknown_statuses.items():
+            self.add_unknown_statuses(name, st)
+        for name, n in other.table_rows.items():
+            self.table_rows[name] = self.table_rows.get(name, 0) + n
+        self.pages += other.pages
+        self.pages_quarantined += other.pages_quarantined
+
+    def check(self) -> None:
+        bad = {k: v.as_dict() for k, v in self.counts.items() if not v.reconciles}
+        if bad:
+            raise ReconciliationError(f"records do not reconcile: {bad}")
+
+    @property
+    def totals(self) -> StreamCounts:
+        total = StreamCounts()
+        for c in self.counts.values():
+            total.add(c)
+        return total
+
+    def as_dict(self) -> dict:
+        return {
+            "counts": {k: v.as_dict() for k, v in sorted(self.counts.items())},
+            "unknown_fields": dict(sorted(self.unknown_fields.items())),
+            "unknown_statuses": dict(sorted(self.unknown_statuses.items())),
+            "table_rows": dict(sorted(self.table_rows.items())),
+            "pages": self.pages,
+            "pages_quarantined": self.pages_quarantined,
+        }
+
+
+# --- zones and times ---------------------------------------------------------------------
+
+
+def as_zone(zone: tzinfo | str | None) -> ZoneInfo:
+    if zone is None:
+        return ZoneInfo("UTC")
+    if isinstance(zone, ZoneInfo):
+        return zone
+    if isinstance(zone, str):
+        return ZoneInfo(zone)
+    key = getattr(zone, "key", None) or str(zone)
+    return ZoneInfo("UTC" if key in ("UTC", "utc") else key)
+
+
+def is_utc(zone: ZoneInfo) -> bool:
+    return zone.key in ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu", "GMT", "Etc/GMT")
+
+
+def local_to_utc_python(naive: datetime, zone: ZoneInfo) -> datetime:
+    """The reference rule (zoneinfo, fold=0): earlier for ambiguous, forward for gaps."""
+    return naive.replace(tzinfo=zone, fold=0).astimezone(UTC).replace(tzinfo=None)
+
+
+def parse_times(df: pl.DataFrame, cols: dict[str, str], zone: ZoneInfo) -> pl.DataFrame:
+    """Parse text columns `src` into UTC timestamps `out` (cols maps out -> src).
+
+    Leaves the text columns in place so that validation can tell unparsable from null.
+    """
+    if not cols:
+        return df
+    naive = {
+        out: pl.col(src)
+        .replace("", None)
+        .str.strptime(pl.Datetime("us"), TS_FORMAT, strict=False)
+        .alias(out)
+        for out, src in cols.items()
+    }
+    if is_utc(zone):
+        return df.with_columns(e.dt.replace_time_zone("UTC") for e in naive.values())
+    df = df.with_columns(naive.values())
+    local = [
+        pl.col(out)
+        .dt.replace_time_zone(zone.key, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+        .alias(f"__utc_{out}")
+        for out in cols
+    ]
+    df = df.with_columns(local)
+    for out in cols:
+        gap = df.select((pl.col(out).is_not_null() & pl.col(f"__utc_{out}").is_null()).arg_true())
+        idx = gap.to_series()
+        if len(idx):
+            fixed = [local_to_utc_python(v, zone) for v in df[out].gather(idx).to_list()]
+            utc = df[f"__utc_{out}"].scatter(
+                idx, pl.Series(fixed, dtype=pl.Datetime("us")).dt.replace_time_zone("UTC")
+            )
+            df = df.with_columns(utc.alias(f"__utc_{out}"))
+    return df.drop(list(cols)).rename({f"__utc_{out}": out for out in cols})
+
+
+# --- scalar fields -------------------------------------------------------------------------
+
+
+def int_expr(src: str, dtype: pl.DataType | None = None) -> pl.Expr:
+    dtype = dtype or pl.Int64()
+    return pl.col(src).str.strip_chars(" ").cast(dtype, strict=False)
+
+
+def money_expr(src: str) -> pl.Expr:
+    text = pl.col(src)
+    return pl.when(text.str.contains(MONEY_RE)).then(text.cast(MONEY, strict=False))
+
+
+def phone_expr(src: str) -> pl.Expr:
+    clean = pl.col(src).str.replace_all(" ", "", literal=True).str.strip_prefix("+")
+    return pl.when(clean.str.contains(r"^\d+$")).then(clean)
+
+
+def float_text_to_money_text(value) -> str | None:
+    """A JSON number (as decoded by orjson) or string -> decimal text with <= 7 places.
+
+    Floats go through their shortest repr (`repr(0.23) == '0.23'`), then `decimal` rounds
+    half-even to 7 places: no binary arithmetic on the value anywhere.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return orjson.dumps(value).decode()
+    if isinstance(value, float | int):
+        try:
+            d = Decimal(repr(value)).quantize(_SEVEN, rounding=ROUND_HALF_EVEN)
+        except (InvalidOperation, ValueError):
+            return repr(value)
+        return format(d, "f")
+    return scalar_text(value)
+
+
+def scalar_text(value) -> str | None:
+    """Any JSON value -> its text, as polars renders a JSON value read into a String column."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return orjson.dumps(value).decode()
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule: `src` is the text column, `parsed` the typed output column.
+
+    required: a null `src` is a missing key. kind: "wrong type" or "unparsable".
+    """
+
+    field: str
+    src: str
+    parsed: str
+    required: bool = False
+    kind: str = "wrong type"
+
+
+def reason_expr(checks: Iterable[Check]) -> pl.Expr:
+    """The first failing rule of a row as text, or null when the row is good."""
+    expr = None
+    for c in checks:
+        cond_missing = pl.col(c.src).is_null()
+        cond_bad = pl.col(c.src).is_not_null() & pl.col(c.parsed).is_null()
+        msg_bad = pl.format(f"{c.kind} {c.field}: {{}}", pl.col(c.src).str.slice(0, 80))
+        if c.required:
+            expr = (pl.when if expr is None else expr.when)(cond_missing).then(
+                pl.lit(f"missing key: {c.field}")
+            )
+        expr = (pl.when if expr is None else expr.when)(cond_bad).then(msg_bad)
+    return (expr.otherwise(None) if expr is not None else pl.lit(None, pl.String)).alias("_reason")
+
+
+def unknown_status_counts(statuses: pl.Series, known: frozenset[str]) -> dict[str, int]:
+    vc = (
+        statuses.drop_nulls()
+        .filter(~statuses.drop_nulls().is_in(list(known)))
+        .value_counts(sort=True, name="n")
+    )
+    return {row[0]: int(row[1]) for row in vc.iter_rows()}
+
+
+# --- unknown fields --------------------------------------------------------------------------
+
+# A spec maps a key to None (a leaf), to a nested spec (an object or a list of objects),
+# or to FREE (anything goes below: e.g. the user's own `options`).
+FREE = "*"
+
+
+def unknown_paths(value, spec, prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    if spec is None or spec == FREE:
+        return out
+    if isinstance(value, list):
+        for item in value:
+            out |= unknown_paths(item, spec, prefix + "[]" if prefix else prefix)
+        return out
+    if not isinstance(value, dict):
+        return out
+    for key, sub in value.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if key not in spec:
+            out.add(path)
+        else:
+            out |= unknown_paths(sub, spec[key], path)
+    return out
+
+
+def spec_names(spec) -> set[str]:
+    names: set[str] = set()
+    if isinstance(spec, dict):
+        for key, sub in spec.items():
+            names.add(key)
+            names |= spec_names(sub)
+    return names
+
+
+# --- quarantine -------------------------------------------------------------------------------
+
+
+@dataclass
+class QuarantineRow:
+    endpoint: str
+    reason: str
+    raw: str
+    record_key: str | None
+    raw_file: str
+    extracted_at: datetime
+
+
+def page_file(page) -> str:
+    """The raw file a page came from; pages not yet landed get a stable synthetic name."""
+    if page.path:
+        return page.path
+    return f"{page.stream}/{page.fetched_at:%Y-%m-%d}/{page.run_id}/{page.group}/{page.seq:06d}"
+
+
+def to_utc_naive(ts: datetime) -> datetime:
+    if ts.tzinfo is None:
+        return ts
+    return ts.astimezone(UTC).replace(tzinfo=None)
+
+
+def quarantine_frame(rows: list[QuarantineRow]) -> pl.DataFrame:
+    table = TABLES["quarantine"]
+    if not rows:
+        return table.empty()
+    df = pl.DataFrame(
+        {
+            "endpoint": [r.endpoint for r in rows],
+            "reason": [r.reason for r in rows],
+            "raw": [r.raw for r in rows],
+            "record_key": [r.record_key for r in rows],
+            "raw_file": [r.raw_file for r in rows],
+            "extracted_at": [to_utc_naive(r.extracted_at) for r in rows],
+        },
+        schema={
+            "endpoint": pl.String,
+            "reason": pl.String,
+            "raw": pl.String,
+            "record_key": pl.String,
+            "raw_file": pl.String,
+            "extracted_at": pl.Datetime("us"),
+        },
+    ).with_columns(pl.col("extracted_at").dt.replace_time_zone("UTC"))
+    df = df.with_columns(extracted_date=pl.col("extracted_at").dt.date())
+    return conform(df, "quarantine")
+
+
+def conform(df: pl.DataFrame, table: str) -> pl.DataFrame:
+    """Exactly the table's columns, in order, with its dtypes (missing ones as nulls)."""
+    t = TABLES[table]
+    if df.width == 0:
+        return t.empty()
+    exprs = []
+    for name, dtype in t.schema.items():
+        if name in df.columns:
+            exprs.append(pl.col(name).cast(dtype))
+        else:
+            exprs.append(pl.lit(None, dtype).alias(name))
+    return df.select(exprs)
+
+
+def fetched_series(pages: list, idx: list[int]) -> pl.Series:
+    return pl.Series(
+        "extracted_at", [to_utc_naive(pages[i].fetched_at) for i in idx], dtype=pl.Datetime("us")
+    ).dt.replace_time_zone("UTC")
+
+
+LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+UTC_TS_DTYPE = UTC_TS
+
+
+# --- records decoded in Python (low-volume streams: campaigns, details, legacy) ---------------
+
+
+class PathError(ValueError):
+    pass
+
+
+def get_path(obj, *paths: str):
+    """The first present value among dotted `paths`; an intermediate non-object is an error."""
+    for path in paths:
+        cur = obj
+        found = True
+        walked = []
+        for part in path.split("."):
+            walked.append(part)
+            if cur is None:
+                found = False
+                break
+            if not isinstance(cur, dict):
+                raise PathError(f"wrong type {'.'.join(walked[:-1])}: expected object")
+            if part not in cur:
+                found = False
+                break
+            cur = cur[part]
+        if found and cur is not None:
+            return cur
+    return None
+
+
+def text_frame(rows: list[dict], columns: list[str]) -> pl.DataFrame:
+    """Rows of text values -> a frame of String columns (built column-wise: no inference)."""
+    data = {c: [r.get(c) for r in rows] for c in columns}
+    return pl.DataFrame(data, schema=dict.fromkeys(columns, pl.String()))
+
+
+def split_bad(
+    df: pl.DataFrame,
+    checks: list[Check],
+    on_bad,
+    extra: pl.Expr | None = None,
+) -> tuple[pl.DataFrame, int]:
+    """Adds `_reason`; calls on_bad(row_position, reason) for failing rows; returns good rows."""
+    reason = reason_expr(checks)
+    if extra is not None:
+        reason = pl.coalesce(extra, reason).alias("_reason")
+    df = df.with_columns(reason)
+    bad = df.select(pl.int_range(pl.len()).alias("_pos"), "_reason").filter(
+        pl.col("_reason").is_not_null()
+    )
+    for pos, why in bad.iter_rows():
+        on_bad(pos, why)
+    return df.filter(pl.col("_reason").is_null()), bad.height

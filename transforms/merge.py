@@ -1,0 +1,47 @@
+"""Latest state per key: the one rule used inside a batch and when merging into Parquet.
+
+Rows are ordered by (version column, arrival order): the greatest `extracted_at` wins and on a
+tie the row that arrived later (later page, or the new batch over the stored rows) wins.
+Tables with `merge_groups` (campaigns) merge each column group by its own version column, so a
+newer list page does not wipe the detail columns that only the detail endpoint fills.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from schemas.tables import TABLES, Table
+
+ORDER = "__arrival"
+
+
+def latest(df: pl.DataFrame, table: Table | str) -> pl.DataFrame:
+    """One row per key; `df` rows are in arrival order (later rows win ties)."""
+    t = TABLES[table] if isinstance(table, str) else table
+    if not t.key or df.is_empty():
+        return df
+    key = list(t.key)
+    if df.select(pl.struct(key).n_unique()).item() == df.height:
+        return df
+    df = df.with_row_index(ORDER)
+    if not t.merge_groups:
+        out = df.sort([t.version_column, ORDER], nulls_last=False).unique(
+            subset=key, keep="last", maintain_order=True
+        )
+        return out.sort(ORDER).drop(ORDER)
+    grouped = {c for _, cols in t.merge_groups for c in cols}
+    base_cols = [c for c in df.columns if c not in grouped]
+    out = (
+        df.select(base_cols)
+        .sort([t.version_column, ORDER], nulls_last=False)
+        .unique(subset=key, keep="last", maintain_order=True)
+    )
+    for version, cols in t.merge_groups:
+        part = (
+            df.filter(pl.col(version).is_not_null())
+            .sort([version, ORDER])
+            .unique(subset=key, keep="last", maintain_order=True)
+            .select([*key, *cols])
+        )
+        out = out.join(part, on=key, how="left", nulls_equal=True)
+    return out.sort(ORDER).drop(ORDER).select(df.columns[1:])

@@ -1,0 +1,148 @@
+"""Merge frames into hive-partitioned Parquet under D/parquet/<table>/, one row per key.
+
+Layout: `D/parquet/<table>/<partition>=<value>/data.parquet`, and `D/parquet/<table>/data.parquet`
+for tables without a partition. Each partition is ONE file with a fixed name, so replacing a
+partition is replacing one file, which is atomic:
+
+- local disk: the new file is written and fsynced under `D/staging/` (outside every dataset,
+  and never with a `.parquet` ending), then `os.replace`d over `data.parquet`. A reader that
+  globs during the swap sees the old file or the new one, never both, never half of one;
+  a reader that already opened the old file keeps reading it.
+- object stores: one PUT of the whole object, atomic by itself.
+
+Merging a batch reads only the partitions the batch touches, concatenates old and new rows,
+keeps the latest row per key (`transforms.merge.latest`: greatest `extracted_at`, then the new
+batch over the stored rows), sorts by key and writes. Memory follows the partitions written,
+not the history. The same input gives byte-identical files (rows sorted, stable writer
+options), so replays are idempotent. `quarantine` has no key: it is append-only, partitioned by
+`extracted_date`, and de-duplicated on (raw_file, record_key, reason) so replays add nothing.
+
+Limits: one writer at a time per data directory (the flows serialise runs); a key whose
+partition value changes between states (a message whose `created_at` the API rewrites) leaves
+its old row in the old partition.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from bsg_analytics.storage import PARQUET, STAGING, DataDir
+from schemas.tables import TABLES, Table
+
+from .common import conform
+from .merge import latest
+
+FILE_NAME = "data.parquet"
+QUARANTINE_UNIQUE = ["raw_file", "record_key", "reason"]
+
+
+def partition_dir(data_dir: DataDir, table: Table, value) -> str:
+    if table.partition is None:
+        return data_dir.path(PARQUET, table.name)
+    return data_dir.path(PARQUET, table.name, f"{table.partition}={_hive_value(value)}")
+
+
+def _hive_value(value) -> str:
+    if value is None:
+        return "__HIVE_DEFAULT_PARTITION__"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def check_frame(df: pl.DataFrame, table: Table) -> None:
+    if dict(df.schema) != dict(table.schema):
+        raise ValueError(
+            f"{table.name}: frame schema {dict(df.schema)} is not the table's {table.schema}"
+        )
+
+
+def write_tables(data_dir: DataDir, tables: dict[str, pl.DataFrame]) -> dict[str, int]:
+    written: dict[str, int] = {}
+    for name, df in tables.items():
+        table = TABLES[name]
+        check_frame(df, table)
+        written[name] = df.height
+        if df.is_empty():
+            continue
+        if table.partition is None:
+            merge_partition(data_dir, table, None, df)
+            continue
+        for (value,), part in sorted(
+            df.partition_by(table.partition, as_dict=True, maintain_order=True).items(),
+            key=lambda kv: (kv[0][0] is None, kv[0][0]),
+        ):
+            merge_partition(data_dir, table, value, part)
+    return written
+
+
+def read_partition(data_dir: DataDir, table: Table, value) -> pl.DataFrame | None:
+    path = f"{partition_dir(data_dir, table, value)}/{FILE_NAME}"
+    if not data_dir.exists(path):
+        return None
+    if data_dir.is_local:
+        df = pl.read_parquet(path)
+    else:
+        df = pl.read_parquet(io.BytesIO(data_dir.read_bytes(path)))
+    return conform(df, table.name)  # columns added to the table since are filled with nulls
+
+
+def merge_partition(data_dir: DataDir, table: Table, value, new: pl.DataFrame) -> int:
+    old = read_partition(data_dir, table, value)
+    df = new if old is None else pl.concat([old, new], how="vertical")
+    if table.key:
+        df = latest(df, table).sort(list(table.key))
+    else:
+        df = df.unique(subset=QUARANTINE_UNIQUE, keep="first", maintain_order=True).sort(
+            ["extracted_at", "raw_file", "record_key", "reason"], nulls_last=True
+        )
+    replace_file(data_dir, f"{partition_dir(data_dir, table, value)}/{FILE_NAME}", _encode(df))
+    return df.height
+
+
+def _encode(df: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.write_parquet(buf, compression="zstd", compression_level=3, statistics=True)
+    return buf.getvalue()
+
+
+def replace_file(data_dir: DataDir, target: str, data: bytes) -> None:
+    """Put `data` at `target` atomically (see the module doc)."""
+    if not data_dir.is_local:
+        data_dir.fs.pipe_file(target, data)
+        return
+    staging = Path(data_dir.path(STAGING))
+    staging.mkdir(parents=True, exist_ok=True)
+    tmp = staging / f"{uuid.uuid4().hex}.partial"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_table(data_dir: DataDir, name: str) -> pl.DataFrame:
+    """Every partition of a table as one frame with the table's schema (empty if none)."""
+    table = TABLES[name]
+    base = data_dir.path(PARQUET, name)
+    files = sorted(p for p in data_dir.walk_files(base) if p.endswith(".parquet"))
+    if not files:
+        return table.empty()
+    frames = []
+    for path in files:
+        if data_dir.is_local:
+            frames.append(conform(pl.read_parquet(path), name))
+        else:
+            frames.append(conform(pl.read_parquet(io.BytesIO(data_dir.read_bytes(path))), name))
+    return pl.concat(frames, how="vertical")
