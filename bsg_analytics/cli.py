@@ -82,7 +82,7 @@ def sync(
     since_d = _parse_day(since, "--since")
     until_d = _parse_day(until, "--until")
     try:
-        from flows.sync import run_sync_command
+        from flows.run import run_sync_command
     except ImportError:
         raise _not_built("sync") from None
     code = run_sync_command(settings, since=since_d, until=until_d, progress=progress)

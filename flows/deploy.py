@@ -1,0 +1,37 @@
+"""Deployments: `bsg-analytics serve` (Prefect's `serve`, one box) and `prefect.yaml` (a work
+pool and workers). Both need a Prefect API (`prefect server start`, or Prefect Cloud):
+Prefect refuses to schedule on the temporary server that local runs use."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from bsg_analytics.settings import Settings
+
+HOURLY = "0 * * * *"
+DAILY = "30 2 * * *"
+
+
+def build_deployments(cron: str = HOURLY, reconcile_cron: str = DAILY):
+    from flows.legacy import reconcile_flow
+    from flows.sync import sync_flow
+
+    return [
+        sync_flow.to_deployment(name="hourly-sync", cron=cron, tags=["bsg"]),
+        reconcile_flow.to_deployment(name="daily-reconcile", cron=reconcile_cron, tags=["bsg"]),
+    ]
+
+
+def serve_flows(settings: Settings, cron: str = HOURLY) -> None:
+    if not os.environ.get("PREFECT_API_URL"):
+        print(
+            "bsg-analytics: `serve` needs a Prefect API: start one with `prefect server start` "
+            "and set PREFECT_API_URL (see README, Scaling out)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    os.environ.setdefault("BSG_DATA_DIR", settings.data_dir)
+    from prefect import serve
+
+    serve(*build_deployments(cron), pause_on_shutdown=False)

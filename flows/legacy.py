@@ -1,0 +1,48 @@
+"""Legacy REST lookups (`/rest/sms/...`) and the daily reconciliation, as Prefect flows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from bsg_analytics.pipeline import run_legacy
+from flows.sync import settings_from
+
+
+@flow(name="bsg-legacy-lookups")
+def legacy_flow(
+    sms_ids: list[int] | None = None,
+    references: list[str] | None = None,
+    task_ids: list[int] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict:
+    """Look up single SMS by id or reference and bulk tasks by id on the legacy REST API."""
+    settings = settings_from(overrides)
+    report = run_legacy(
+        settings, sms_ids=sms_ids or [], references=references or [], task_ids=task_ids or []
+    )
+    get_run_logger().info("legacy lookups: %s", report.rows)
+    return report.as_dict()
+
+
+@flow(name="bsg-reconcile")
+def reconcile_flow(overrides: dict[str, Any] | None = None) -> dict:
+    """Campaign statistics against messages: publish the campaigns whose own delivery rate
+    disagrees with their messages' as a Prefect table artifact."""
+    from prefect.artifacts import create_table_artifact
+
+    from bsg_analytics.pipeline import reconcile
+
+    settings = settings_from(overrides)
+    result = reconcile(settings)
+    create_table_artifact(
+        key="bsg-campaign-disagreements",
+        table=result["disagreements"][:200],
+        description=f"{result['campaigns']} campaigns checked, "
+        f"{len(result['disagreements'])} disagree",
+    )
+    get_run_logger().info(
+        "%d campaigns checked, %d disagree", result["campaigns"], len(result["disagreements"])
+    )
+    return {"campaigns": result["campaigns"], "disagreements": len(result["disagreements"])}

@@ -1,0 +1,157 @@
+"""Running the flows from the command line: Prefect's environment first, then a progress bar,
+and every failure turned into one line (secrets scrubbed) and an exit code.
+
+Exit codes: 0 done; 1 the API kept failing or refused a request; 2 bad settings or
+credentials missing; 3 credentials refused; 4 another sync holds the data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from datetime import date
+
+from bsg_analytics.settings import Settings
+
+
+def prepare_prefect_env(verbose: bool = False) -> None:
+    """Quiet, offline-friendly Prefect defaults, set before Prefect is imported."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+@contextmanager
+def no_heartbeat():
+    """A local run needs no heartbeat thread; it adds ~1 s to every flow (STACK-NOTES)."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
+def scrub(text: str, settings: Settings) -> str:
+    for secret in settings.secrets():
+        text = text.replace(secret, "***")
+    return text
+
+
+def run_sync_command(
+    settings: Settings, since: date | None = None, until: date | None = None, progress=True
+) -> int:
+    creds = settings.credentials()
+    if not (creds.api_token or creds.api_login_key):
+        print(
+            "bsg-analytics: BSG_API_TOKEN (or BSG_API_LOGIN_KEY) is not set; "
+            "`bsg-analytics demo` runs against the built-in simulator instead",
+            file=sys.stderr,
+        )
+        return 2
+    prepare_prefect_env()
+    try:
+        report = run_with_display(settings, since, until, progress)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        code, line = describe_failure(exc)
+        print(f"bsg-analytics: {scrub(line, settings)}", file=sys.stderr)
+        return code
+    print(summary_line(report))
+    return 0
+
+
+def summary_line(report: dict) -> str:
+    rows = ", ".join(f"{k} {v}" for k, v in sorted(report.get("rows", {}).items()))
+    return (
+        f"synced in {report.get('seconds', 0):.1f}s: {rows or 'no rows'}; "
+        f"{report.get('quarantined', 0)} quarantined; "
+        f"{report.get('messages_per_second', 0):.0f} messages/s"
+    )
+
+
+def describe_failure(exc: BaseException) -> tuple[int, str]:
+    from bsg_analytics.locking import SyncLocked
+    from bsg_analytics.settings import SettingsError
+    from bsg_client.errors import BSGAPIError, BSGAuthError
+
+    if isinstance(exc, SettingsError):
+        return 2, str(exc)
+    if isinstance(exc, SyncLocked):
+        return 4, str(exc)
+    if isinstance(exc, BSGAuthError):
+        return 3, str(exc)
+    if isinstance(exc, BSGAPIError):
+        return 1, str(exc)
+    if isinstance(exc, PermissionError):
+        return 2, str(exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return 1, f"{type(exc).__name__}: {first}"
+
+
+def run_with_display(settings: Settings, since, until, progress: bool) -> dict:
+    from flows import sync as sync_module
+
+    overrides = {
+        k: getattr(settings, k)
+        for k in sync_module.OVERRIDABLE
+        if k in settings.model_fields_set or k == "data_dir"
+    }
+    display = RichProgress() if progress and sys.stderr.isatty() else None
+    sync_module._DISPLAY = display
+    try:
+        with no_heartbeat(), display or _null():
+            return sync_module.run_flow(since=since, until=until, overrides=overrides)
+    finally:
+        sync_module._DISPLAY = None
+
+
+@contextmanager
+def _null():
+    yield
+
+
+class RichProgress:
+    """A progress bar on stderr: windows done of total, rows, rate."""
+
+    def __init__(self):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("[bold]sync"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rows]} rows"),
+            TimeElapsedColumn(),
+            transient=False,
+        )
+        self.task = None
+        self.rows = 0
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def start(self, total: int, resumed: int) -> None:
+        self.task = self.bar.add_task("sync", total=total, completed=resumed, rows=0)
+
+    def advance(self, outcome, rows: int) -> None:
+        self.rows += rows
+        if self.task is not None:
+            self.bar.update(self.task, advance=1, rows=self.rows)
+
+    def message(self, text: str) -> None:
+        self.bar.console.log(text)
