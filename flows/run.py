@@ -16,11 +16,16 @@ from bsg_analytics.settings import Settings
 
 
 def prepare_prefect_env(verbose: bool = False) -> None:
-    """Quiet, offline-friendly Prefect defaults, set before Prefect is imported."""
+    """Quiet, offline-friendly Prefect defaults, set before Prefect is imported. Retries are
+    expected and counted (the client's `stats`); one warning line per retry is noise on a
+    terminal, so stamina's logger only speaks up on errors unless asked to be verbose."""
+    import logging
+
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        logging.getLogger("stamina").setLevel(logging.ERROR)
 
 
 @contextmanager

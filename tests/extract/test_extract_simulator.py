@@ -90,7 +90,11 @@ def test_faults_give_the_same_ids_as_none(data_dir):
     assert landed_ids(store, "faulty") == truth_ids(clean) == truth_ids(sim)
     assert all(r.complete for r in results)
     assert sum(client.stats.retries.values()) > 10
-    assert set(client.stats.retries) >= {"429", "connection", "bad body"}
+    injected = {kind for _key, _attempt, kind in sim.app.faults.log if kind}
+    expected = {"429", "connection"}
+    if "truncated" in injected:  # which kinds a run draws depends on its requests
+        expected.add("bad body")
+    assert set(client.stats.retries) >= expected
 
 
 def test_login_and_token_expiry_against_simulator(data_dir):
@@ -155,7 +159,9 @@ def test_refuses_future_window_with_clear_message():
 
 
 def test_over_a_real_loopback_socket(data_dir):
-    with sim_testing.running_simulator(messages=3_000, fault_rate=0.1, seed=5, slow_ms=50) as (
+    with sim_testing.running_simulator(
+        realtime=False, messages=3_000, fault_rate=0.1, seed=5, slow_ms=50
+    ) as (
         base_url,
         sim,
     ):
