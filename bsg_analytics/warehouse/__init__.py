@@ -438,13 +438,14 @@ def format_result(table: pa.Table, fmt: str) -> str:
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def _print_rich(table: pa.Table) -> None:
+def print_table(table: pa.Table, title: str | None = None) -> None:
+    """Print a result as a rich table (everything from the data escaped)."""
     import pyarrow.types as pat
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table as RichTable
 
-    out = RichTable(show_lines=False)
+    out = RichTable(show_lines=False, title=title)
     for field in table.schema:
         numeric = pat.is_integer(field.type) or pat.is_floating(field.type)
         numeric = numeric or pat.is_decimal(field.type)
@@ -473,7 +474,7 @@ def run_sql_command(settings: Settings, query_text: str, fmt: str = "table") -> 
         print(f"bsg-analytics: {exc}", file=sys.stderr)
         return 1
     if fmt == "table":
-        _print_rich(result)
+        print_table(result)
     else:
         sys.stdout.write(format_result(result, fmt))
         sys.stdout.flush()
