@@ -79,7 +79,7 @@ def run_demo(data_dir: str = "./data", messages: int = 20_000, seed: int = 7) ->
     console.print(f"warehouse: {dd.warehouse_path}")
     console.print(f"report:    {report_path}")
     console.print(
-        f'try:       bsg-analytics sql "select * from campaign_delivery limit 5" -d {data_dir}'
+        f'try:       python3 -m uv run bsg-analytics sql "select * from campaign_delivery limit 5" -d {data_dir}'
     )
 
 
