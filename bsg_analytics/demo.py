@@ -78,9 +78,8 @@ def run_demo(data_dir: str = "./data", messages: int = 20_000, seed: int = 7) ->
     console.print(f"data:      {dd.uri()}")
     console.print(f"warehouse: {dd.warehouse_path}")
     console.print(f"report:    {report_path}")
-    console.print(
-        f'try:       python3 -m uv run bsg-analytics sql "select * from campaign_delivery limit 5" -d {data_dir}'
-    )
+    example = "select * from campaign_delivery limit 5"
+    console.print(f'try:       python3 -m uv run bsg-analytics sql "{example}" -d {data_dir}')
 
 
 def _legacy_sample(sim, n: int = 10) -> None:
