@@ -52,7 +52,10 @@ def _as_app(app_or_config) -> SimulatorApp:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose
+    # listener says TCP, and without it a small answer (headers, then body) waits ~40 ms on
+    # Nagle and the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host if host != "localhost" else "127.0.0.1", port))
     sock.set_inheritable(True)
