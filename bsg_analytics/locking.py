@@ -9,6 +9,7 @@ with a message that says who holds the lock.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -19,9 +20,10 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from bsg_analytics.storage import STATE, DataDir
+from bsg_analytics.storage import S3_PROTOCOLS, STATE, DataDir
 
 LOCK_NAME = "sync.lock"
+log = logging.getLogger(__name__)
 
 
 class SyncLocked(RuntimeError):
@@ -80,27 +82,47 @@ def _lease_lock(data_dir: DataDir, wait_seconds: float, lease_seconds: float):
 
     while True:
         try:
-            data_dir.fs.pipe_file(path, body(), mode="create")
+            etag = _etag(data_dir.fs.pipe_file(path, body(), mode="create"))
             break
-        except (FileExistsError, OSError) as exc:
+        except OSError as exc:
             if not _is_conflict(exc):
                 raise
-            current = _read_json(data_dir, path)
-            if current and _expired(current):
-                data_dir.rm(path)  # its holder is gone; the next exclusive PUT decides
+        # someone holds it (the exclusive PUT refused): look at the lease
+        current, current_etag = _read_lease(data_dir, path)
+        if current is None:
+            continue  # released in between: try again at once
+        if _expired(current):
+            # its holder is gone: take it over with a compare-and-swap on the lease's ETag, so
+            # of two waiters that both saw it expire only one wins
+            try:
+                etag = _etag(_replace(data_dir, path, body(), current_etag))
+                break
+            except OSError as exc:
+                if not _is_conflict(exc):
+                    raise
                 continue
-            if time.monotonic() >= deadline:
-                holder = _describe(current)
-                raise SyncLocked(f"another sync is running on {data_dir.uri()}{holder}") from None
-            time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+        if time.monotonic() >= deadline:
+            raise SyncLocked(
+                f"another sync is running on {data_dir.uri()}{_describe(current)}"
+            ) from None
+        time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
 
     stop = threading.Event()
 
     def renew() -> None:
+        nonlocal etag
         while not stop.wait(lease_seconds / 3):
-            current = _read_json(data_dir, path)
-            if current and current.get("token") == owner["token"]:
-                data_dir.fs.pipe_file(path, body())
+            try:
+                if etag and data_dir.protocol in S3_PROTOCOLS:
+                    etag = _etag(data_dir.fs.pipe_file(path, body(), IfMatch=etag))
+                    continue
+                current, _ = _read_lease(data_dir, path)
+                if not current or current.get("token") != owner["token"]:
+                    raise SyncLocked("the lease was taken over")
+                etag = _etag(data_dir.fs.pipe_file(path, body()))
+            except Exception as exc:  # lost the lease or the store: say so, stop renewing
+                log.warning("sync lock %s: renewing the lease failed: %s", path, exc)
+                return
 
     renewer = threading.Thread(target=renew, name="sync-lock-renew", daemon=True)
     renewer.start()
@@ -109,16 +131,63 @@ def _lease_lock(data_dir: DataDir, wait_seconds: float, lease_seconds: float):
     finally:
         stop.set()
         renewer.join(timeout=5)
-        current = _read_json(data_dir, path)
+        current, _ = _read_lease(data_dir, path)
         if current and current.get("token") == owner["token"]:
             data_dir.rm(path)
 
 
+def _replace(data_dir: DataDir, path: str, data: bytes, etag: str | None):
+    """Overwrite `path` only if it is still the version `etag` names (S3 `If-Match`)."""
+    if etag and data_dir.protocol in S3_PROTOCOLS:
+        return data_dir.fs.pipe_file(path, data, IfMatch=etag)
+    # no compare-and-swap known for this store: delete, then the exclusive create decides
+    data_dir.rm(path)
+    return data_dir.fs.pipe_file(path, data, mode="create")
+
+
+def _etag(response) -> str | None:
+    return response.get("ETag") if isinstance(response, dict) else None
+
+
+def _read_lease(data_dir: DataDir, path: str) -> tuple[dict | None, str | None]:
+    """The lease and its ETag (taken first, so the body read is at least that new)."""
+    try:
+        etag = data_dir.fs.info(path).get("ETag")
+    except FileNotFoundError:
+        return None, None
+    try:
+        current = orjson.loads(data_dir.read_bytes(path))
+    except FileNotFoundError:
+        return None, None
+    except orjson.JSONDecodeError:
+        current = {}
+    return (current if isinstance(current, dict) else {}), etag
+
+
+_CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+
+
 def _is_conflict(exc: BaseException) -> bool:
-    if isinstance(exc, FileExistsError):
-        return True
-    text = str(exc)
-    return "PreconditionFailed" in text or "412" in text or "ConditionalRequestConflict" in text
+    """True when a conditional PUT was refused because the object exists or has changed.
+
+    s3fs raises `FileExistsError` for a refused `If-None-Match: *`; a refused `If-Match`, a
+    `409 ConditionalRequestConflict` (two conditional writes at once) or a store that does
+    not name the condition come as a plain `OSError` whose cause is the botocore error, so
+    the S3 error code and HTTP status of the cause decide.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, FileExistsError):
+            return True
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict):
+            code = str(response.get("Error", {}).get("Code", ""))
+            status = str(response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+            if code in _CONFLICT_CODES or status in ("409", "412"):
+                return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _read_json(data_dir: DataDir, path: str) -> dict | None:
@@ -133,8 +202,10 @@ def _read_owner(data_dir: DataDir, path: str) -> str:
 
 
 def _describe(owner: dict | None) -> str:
-    if not owner:
+    if owner is None:
         return ""
+    if not owner.get("pid") and not owner.get("host"):
+        return " (its lease object is unreadable: delete it if no sync is running)"
     return f" (held by pid {owner.get('pid')} on {owner.get('host')} since {owner.get('since')})"
 
 

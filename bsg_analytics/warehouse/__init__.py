@@ -1,7 +1,9 @@
 """The warehouse: a DuckDB file of views over the Parquet tables, and the metric views.
 
 `build_warehouse(data_dir)` creates or refreshes `D/warehouse.duckdb` (for a non-local data
-directory, wherever `DataDir.warehouse_path` says). It holds:
+directory, a local file wherever `DataDir.warehouse_path` says: DuckDB reads the bucket through
+the data directory's fsspec filesystem, registered on every connection this package opens;
+see `attach_filesystem`). It holds:
 
 * one **base view** per table of `schemas.tables.TABLES`, same name, reading
   `D/parquet/<table>/**/*.parquet` with `hive_partitioning=true, union_by_name=true` and the
@@ -60,6 +62,7 @@ __all__ = [
     "METRIC_DOCS",
     "METRIC_VIEWS",
     "WarehouseError",
+    "attach_filesystem",
     "build_warehouse",
     "check_contract",
     "connect",
@@ -182,6 +185,37 @@ def _declared_types(table_name: str) -> dict[str, str]:
     return {col: str(typ) for col, typ in zip(rel.columns, rel.types, strict=True)}
 
 
+# --- connections ---------------------------------------------------------------------------
+
+
+def attach_filesystem(con: duckdb.DuckDBPyConnection, data_dir: DataDir):
+    """Let `con` read a remote data directory: register its fsspec filesystem with DuckDB.
+
+    DuckDB's own httpfs extension is not needed (nor downloadable everywhere); the views keep
+    their `s3://...` URLs and DuckDB hands those reads to the registered filesystem. The
+    registration lives in the database instance, not in the file, so every connection that
+    opens the warehouse needs it; it is done once per instance. Local data dirs: nothing.
+    """
+    if data_dir.is_local:
+        return con
+    protocols = data_dir.fs.protocol
+    protocols = (protocols,) if isinstance(protocols, str) else tuple(protocols)
+    if not set(protocols) & set(con.list_filesystems()):
+        con.register_filesystem(data_dir.fs)
+    return con
+
+
+def _open(data_dir: DataDir, path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        return attach_filesystem(con, data_dir)
+    except BaseException:
+        con.close()
+        raise
+
+
 # --- build ---------------------------------------------------------------------------------
 
 
@@ -231,7 +265,7 @@ def build_warehouse(data_dir: DataDir) -> Path:
     path = data_dir.warehouse_path
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path))
+        con = _open(data_dir, path, read_only=False)
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot open {path} for writing: {_one_line(exc)}") from None
     try:
@@ -314,7 +348,7 @@ def connect(data_dir: DataDir, read_only: bool = True) -> duckdb.DuckDBPyConnect
 
     path = ensure_warehouse(data_dir)
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        return _open(data_dir, path, read_only=read_only)
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot open {path}: {_one_line(exc)}") from None
 
