@@ -219,7 +219,11 @@ def extract_campaigns_window(
     def statuses(page) -> None:
         for rec in page.records:
             if isinstance(rec, Mapping) and rec.get("id") is not None:
-                result.campaign_statuses[int(rec["id"])] = str(rec.get("status"))
+                try:
+                    cid = int(rec["id"])
+                except (TypeError, ValueError, OverflowError):
+                    continue  # not an id: the transform quarantines the record
+                result.campaign_statuses[cid] = str(rec.get("status"))
 
     paths = [getattr(client, "campaign_list_path", None) or CAMPAIGN_LIST_PATHS[0]]
     paths += [p for p in CAMPAIGN_LIST_PATHS if p not in paths]

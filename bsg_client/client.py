@@ -289,7 +289,7 @@ class BSGClient:
                     ),
                     endpoint=label,
                     status_code=401,
-                    api_message=answer,
+                    api_message=self.scrub(answer) if answer else None,
                 )
             if self._token and self._refresh_locked():
                 return

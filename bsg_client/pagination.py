@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +86,11 @@ def page_total(data: Any) -> int | None:
         return None
 
 
+def _id_of(record: Any, key: str) -> Any:
+    value = record.get(key) if isinstance(record, Mapping) else None
+    return value if isinstance(value, Hashable) else None
+
+
 class _Moved(Exception):
     pass
 
@@ -125,7 +130,8 @@ class Pagination:
 
     def _page(self, resp: ApiResponse, offset: int, read: int, seen: set) -> tuple[Page, int]:
         records = resp.data.get("data") or []
-        ids = [r.get(self.id_key) if isinstance(r, Mapping) else None for r in records]
+        # an id that is a JSON list or object cannot be an id (nor a set member): None
+        ids = [_id_of(r, self.id_key) for r in records]
         new = 0
         for i in ids:
             if i is None:

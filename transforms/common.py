@@ -68,6 +68,17 @@ class StreamCounts:
         }
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(value: object, limit: int = 200) -> str:
+    """An API value (a field name, a status) fit for one log line: control characters and
+    line separators escaped (``\\n``, ``\\x1b``), cut at `limit` characters. The data itself
+    keeps the value as it came; only what the report says about it is escaped."""
+    text = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), str(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass
 class TransformReport:
     """What one call of `transform_pages` saw.
@@ -93,7 +104,7 @@ class TransformReport:
         return self.counts.setdefault(name, StreamCounts())
 
     def add_unknown_fields(self, stream: str, paths: Iterable[str]) -> None:
-        paths = set(paths)
+        paths = {printable(p) for p in paths}
         if paths:
             self.unknown_fields[stream] = sorted(set(self.unknown_fields.get(stream, ())) | paths)
 
@@ -101,7 +112,8 @@ class TransformReport:
         if counts:
             mine = self.unknown_statuses.setdefault(stream, {})
             for status, n in counts.items():
-                mine[status] = mine.get(status, 0) + n
+                key = printable(status)
+                mine[key] = mine.get(key, 0) + n
 
     def merge(self, other: TransformReport) -> None:
         for name, c in other.counts.items():
