@@ -227,6 +227,8 @@ QUARANTINE = Table(
         "reason": pl.String(),
         "raw": pl.String(),
         "record_key": pl.String(),
+        # the record's position in the `data` list of its page; null for a whole page
+        "record_index": pl.Int32(),
         "raw_file": pl.String(),
         "extracted_date": pl.Date(),
         "extracted_at": UTC_TS,

@@ -217,9 +217,9 @@ def transform_campaigns(
     lc = report.stream("campaigns")
     dc = report.stream("campaign_detail")
 
-    def q(page, reason, raw, key):
+    def q(page, reason, raw, key, index=None):
         quarantine.append(
-            QuarantineRow(page.endpoint, reason, raw, key, page_file(page), page.fetched_at)
+            QuarantineRow(page.endpoint, reason, raw, key, page_file(page), page.fetched_at, index)
         )
 
     # --- list pages ---
@@ -248,13 +248,13 @@ def transform_campaigns(
             key = scalar_text(rec.get("id")) if isinstance(rec, dict) else None
             if not isinstance(rec, dict):
                 lc.quarantined += 1
-                q(page, "wrong type record: expected object", orjson.dumps(rec).decode(), key)
+                q(page, "wrong type record: expected object", orjson.dumps(rec).decode(), key, j)
                 continue
             try:
                 rows.append(_list_row(rec))
             except PathError as exc:
                 lc.quarantined += 1
-                q(page, str(exc), orjson.dumps(rec).decode(), key)
+                q(page, str(exc), orjson.dumps(rec).decode(), key, j)
                 continue
             raws.append(rec)
             where.append((i, j))
@@ -280,8 +280,8 @@ def transform_campaigns(
     ]
 
     def bad_list(pos, why):
-        page = list_pages[where[pos][0]]
-        q(page, why, orjson.dumps(raws[pos]).decode(), rows[pos]["id"])
+        i, j = where[pos]
+        q(list_pages[i], why, orjson.dumps(raws[pos]).decode(), rows[pos]["id"], j)
 
     lists, n_bad = split_bad(lists, checks, bad_list)
     lc.quarantined += n_bad

@@ -347,6 +347,8 @@ class QuarantineRow:
     record_key: str | None
     raw_file: str
     extracted_at: datetime
+    # position in the page's `data` list; None for a whole page or a one-record body
+    record_index: int | None = None
 
 
 def page_file(page) -> str:
@@ -372,6 +374,7 @@ def quarantine_frame(rows: list[QuarantineRow]) -> pl.DataFrame:
             "reason": [r.reason for r in rows],
             "raw": [r.raw for r in rows],
             "record_key": [r.record_key for r in rows],
+            "record_index": [r.record_index for r in rows],
             "raw_file": [r.raw_file for r in rows],
             "extracted_at": [to_utc_naive(r.extracted_at) for r in rows],
         },
@@ -380,6 +383,7 @@ def quarantine_frame(rows: list[QuarantineRow]) -> pl.DataFrame:
             "reason": pl.String,
             "raw": pl.String,
             "record_key": pl.String,
+            "record_index": pl.Int32,
             "raw_file": pl.String,
             "extracted_at": pl.Datetime("us"),
         },

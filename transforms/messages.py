@@ -227,6 +227,7 @@ class _Pages:
                 key if key is not None else f"#{j}",
                 page_file(page),
                 page.fetched_at,
+                record_index=j,
             )
         )
 

@@ -15,7 +15,8 @@ keeps the latest row per key (`transforms.merge.latest`: greatest `extracted_at`
 batch over the stored rows), sorts by key and writes. Memory follows the partitions written,
 not the history. The same input gives byte-identical files (rows sorted, stable writer
 options), so replays are idempotent. `quarantine` has no key: it is append-only, partitioned by
-`extracted_date`, and de-duplicated on (raw_file, record_key, reason) so replays add nothing.
+`extracted_date`, and de-duplicated on (raw_file, record_index, record_key, reason): replays add
+nothing, while two bad copies of a record on one page keep a row each.
 
 Limits: one writer at a time per data directory (the flows serialise runs); a key whose
 partition value changes between states (a message whose `created_at` the API rewrites) leaves
@@ -39,7 +40,7 @@ from .common import conform
 from .merge import latest
 
 FILE_NAME = "data.parquet"
-QUARANTINE_UNIQUE = ["raw_file", "record_key", "reason"]
+QUARANTINE_UNIQUE = ["raw_file", "record_index", "record_key", "reason"]
 
 
 def partition_dir(data_dir: DataDir, table: Table, value) -> str:
@@ -100,7 +101,7 @@ def merge_partition(data_dir: DataDir, table: Table, value, new: pl.DataFrame) -
         df = latest(df, table).sort(list(table.key))
     else:
         df = df.unique(subset=QUARANTINE_UNIQUE, keep="first", maintain_order=True).sort(
-            ["extracted_at", "raw_file", "record_key", "reason"], nulls_last=True
+            ["extracted_at", "raw_file", "record_index", "record_key", "reason"], nulls_last=True
         )
     replace_file(data_dir, f"{partition_dir(data_dir, table, value)}/{FILE_NAME}", _encode(df))
     return df.height

@@ -347,12 +347,6 @@ def test_bad_bodies_never_crash_and_always_reconcile(spec, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="open bug: two identical bad records on one page (same id, same reason) count as 2 "
-    "quarantined in the report but the writer keeps 1 quarantine row (de-dup on raw_file, "
-    "record_key, reason in transforms/writer.py)",
-)
 @settings(max_examples=400, **{**HYPOTHESIS, "derandomize": False})
 @given(spec=bodies)
 def test_many_bad_bodies_never_crash_and_always_reconcile(spec, tmp_path):

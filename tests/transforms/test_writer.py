@@ -252,3 +252,15 @@ def test_run_rebuild_command_prints_one_line(data_dir, capsys):
     assert code == 0
     assert len(out) == 1 and out[0].startswith("rebuild: 5 pages")
     assert read_table(data_dir, "messages").height == 3
+
+
+def test_two_bad_copies_of_a_record_on_one_page_keep_a_quarantine_row_each(data_dir):
+    # found by the reliability suite's hypothesis run: {"data": [{"id": 1}, {"id": 1}]}
+    pages = [messages_page([{"id": 1}, {"id": 1}])]
+    batch = transform_pages(pages, "UTC")
+    assert batch.report.totals.quarantined == 2
+    write_batch(data_dir, batch)
+    write_batch(data_dir, transform_pages(pages, "UTC"))  # a replay adds nothing
+    quarantine = read_table(data_dir, "quarantine").sort("record_index")
+    assert quarantine["record_index"].to_list() == [0, 1]
+    assert quarantine["record_key"].to_list() == ["1", "1"]
