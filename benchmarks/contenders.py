@@ -1,0 +1,203 @@
+"""The contenders, each run as its own process: ``python -m benchmarks.contenders KIND SPEC``.
+
+SPEC is JSON: base_url, token, windows ([[filter_from, filter_to], ...], the API's wall-clock
+strings), concurrency, page_limit, out_dir (and since/until for ``pipeline_plain``). Each prints
+one JSON line last: messages, pages, bytes, inner_s (time inside the process, after imports).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+MESSAGES_PATH = "/api/messages"
+_TOTAL = re.compile(rb'"total"\s*:\s*(\d+)')
+
+
+def _params(window: list[str], limit: int, offset: int) -> dict[str, str]:
+    # the pipeline's paginator sends the same parameters
+    return {
+        "filter[from]": window[0],
+        "filter[to]": window[1],
+        "sort": "id",
+        "way": "asc",
+        "page[limit]": str(limit),
+        "page[offset]": str(offset),
+    }
+
+
+def floor(spec: dict) -> dict:
+    """Every page of every window, `concurrency` requests in flight, nothing parsed but the
+    total of each window's first page (found with a regex in the body's tail)."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    import httpx
+
+    n = spec["concurrency"]
+    limit = spec["page_limit"]
+    client = httpx.Client(
+        base_url=spec["base_url"],
+        headers={"Authorization": f"Bearer {spec['token']}"},
+        limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+        timeout=60,
+    )
+    started = time.perf_counter()
+
+    def get(window, offset):
+        resp = client.get(MESSAGES_PATH, params=_params(window, limit, offset))
+        resp.raise_for_status()
+        return window, offset, resp.content
+
+    pages = nbytes = messages = 0
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        pending = {pool.submit(get, w, 0) for w in spec["windows"]}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                window, offset, body = fut.result()
+                pages += 1
+                nbytes += len(body)
+                if offset == 0:
+                    total = int(_TOTAL.search(body, max(0, len(body) - 300)).group(1))
+                    messages += total
+                    pending |= {pool.submit(get, window, o) for o in range(limit, total, limit)}
+    client.close()
+    return {
+        "messages": messages,
+        "pages": pages,
+        "bytes": nbytes,
+        "inner_s": time.perf_counter() - started,
+    }
+
+
+def pipeline_plain(spec: dict) -> dict:
+    """`run_sync` called directly (thread mapper, no Prefect); settings from BSG_* env."""
+    from datetime import date
+
+    from bsg_analytics.pipeline import run_sync
+    from bsg_analytics.settings import load_settings
+
+    started = time.perf_counter()
+    settings = load_settings()
+    since = date.fromisoformat(spec["since"]) if spec.get("since") else None
+    until = date.fromisoformat(spec["until"]) if spec.get("until") else None
+    report = run_sync(settings, since, until)
+    out = report.as_dict()
+    return {
+        "messages": out["rows"].get("messages", 0),
+        "rows": out["rows"],
+        "inner_s": time.perf_counter() - started,
+        "report_seconds": out["seconds"],
+    }
+
+
+def dlt_rest_api(spec: dict) -> dict:
+    """dlt's `rest_api` source: one resource per window (all into table `messages`), offset
+    paginator on page[offset]/page[limit] up to meta.page.total, bearer auth, into DuckDB.
+    Resources are `parallelized` (dlt's own switch for concurrent extraction) with
+    EXTRACT__WORKERS = the pipeline's concurrency; everything else is dlt's default
+    (append, DuckDB's default loader format)."""
+    import dlt
+    from dlt.sources.rest_api import rest_api_source
+
+    out = Path(spec["out_dir"])
+    started = time.perf_counter()
+    config = {
+        "client": {
+            "base_url": spec["base_url"],
+            "auth": {"type": "bearer", "token": spec["token"]},
+            "paginator": {
+                "type": "offset",
+                "limit": spec["page_limit"],
+                "offset_param": "page[offset]",
+                "limit_param": "page[limit]",
+                "total_path": "meta.page.total",
+            },
+        },
+        "resource_defaults": {
+            "parallelized": True,
+            "write_disposition": "append",
+            "endpoint": {"data_selector": "data"},
+        },
+        "resources": [
+            {
+                "name": f"messages_w{i:03d}",
+                "table_name": "messages",
+                "endpoint": {
+                    "path": MESSAGES_PATH.lstrip("/"),
+                    "params": {
+                        "filter[from]": w[0],
+                        "filter[to]": w[1],
+                        "sort": "id",
+                        "way": "asc",
+                    },
+                },
+            }
+            for i, w in enumerate(spec["windows"])
+        ],
+    }
+    pipeline = dlt.pipeline(
+        pipeline_name="bsg_bench",
+        destination=dlt.destinations.duckdb(str(out / "dlt.duckdb")),
+        dataset_name="bsg",
+        pipelines_dir=str(out / "dlt_pipelines"),
+    )
+    pipeline.run(rest_api_source(config))
+    with pipeline.sql_client() as sql:
+        messages = sql.execute_sql("select count(*) from messages")[0][0]
+    return {"messages": int(messages), "inner_s": time.perf_counter() - started}
+
+
+def naive(spec: dict) -> dict:
+    """What a user would write first: requests, one page after the other, every record in a
+    list, `pandas.json_normalize`, `to_parquet`. Mixed-type columns (phone as number or
+    string, nested lists) make pyarrow refuse the frame, so object columns go as str, the
+    usual fix."""
+    import pandas as pd
+    import requests
+
+    out = Path(spec["out_dir"])
+    started = time.perf_counter()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {spec['token']}"
+    records: list = []
+    pages = 0
+    limit = spec["page_limit"]
+    for window in spec["windows"]:
+        offset = 0
+        while True:
+            resp = session.get(
+                spec["base_url"] + MESSAGES_PATH,
+                params=_params(window, limit, offset),
+                timeout=60,
+            )
+            resp.raise_for_status()
+            body = resp.json()
+            pages += 1
+            data = body["data"]
+            records.extend(data)
+            offset += len(data)
+            if not data or offset >= body["meta"]["page"]["total"]:
+                break
+    df = pd.json_normalize(records)
+    obj = df.select_dtypes("object").columns
+    df[obj] = df[obj].astype(str)
+    df.to_parquet(out / "messages.parquet")
+    return {"messages": len(df), "pages": pages, "inner_s": time.perf_counter() - started}
+
+
+KINDS = {
+    "floor": floor,
+    "pipeline_plain": pipeline_plain,
+    "dlt": dlt_rest_api,
+    "naive": naive,
+}
+
+
+if __name__ == "__main__":
+    kind, spec_text = sys.argv[1], sys.argv[2]
+    spec = json.loads(Path(spec_text).read_text() if spec_text.endswith(".json") else spec_text)
+    print(json.dumps(KINDS[kind](spec)))

@@ -1,0 +1,227 @@
+"""RESULTS.md from the results dict (every number in it comes from this run's results.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TARGETS = {
+    "e2e_vs_dlt": "end to end >= 5x dlt's messages/s, at 0 and 50 ms",
+    "e2e_vs_floor": "end to end within 1.3x of the floor at 50 ms",
+    "transform": "transform within 1.5x of the parsing floor (polars read_ndjson)",
+    "rss": "peak RSS < 1 GiB at 1M messages, flat from 100k to 1M",
+    "views": "each metric view within 2x of a plain scan",
+    "incremental": "incremental cost follows the look-back window, not the history",
+}
+
+
+def _f(x, nd=2):
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        return f"{x:,.{nd}f}"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return str(x)
+
+
+def _met(ok) -> str:
+    return "—" if ok is None else ("**met**" if ok else "**missed**")
+
+
+def targets(results: dict) -> dict[str, tuple[bool | None, str]]:
+    out: dict[str, tuple[bool | None, str]] = {}
+    lat = results.get("e2e", {}).get("latencies", {})
+    if lat:
+        vs = {k: v["ratios"].get("dlt/pipeline") for k, v in lat.items()}
+        if all(v is not None for v in vs.values()):
+            detail = ", ".join(f"{k} ms: {v}x" for k, v in vs.items())
+            out["e2e_vs_dlt"] = (all(v >= 5 for v in vs.values()), detail)
+        r50 = lat.get("50", {}).get("ratios", {})
+        if r50.get("pipeline/floor") is not None:
+            plain = r50.get("pipeline_plain/floor")
+            out["e2e_vs_floor"] = (
+                r50["pipeline/floor"] <= 1.3,
+                f"{r50['pipeline/floor']}x (without Prefect: {plain}x)",
+            )
+    tr = results.get("transform", {}).get("ratios", {})
+    if tr.get("transform/read_ndjson") is not None:
+        out["transform"] = (tr["transform/read_ndjson"] <= 1.5, f"{tr['transform/read_ndjson']}x")
+    sc = results.get("scale", {})
+    bf = sc.get("backfill", {})
+    if len(bf) == 2 and sc.get("rss_ratio") is not None:
+        small, large = sorted(bf, key=int)
+        peak = bf[large]["summary"].get("peak_rss_mb")
+        ok = peak is not None and peak < 1024 and sc["rss_ratio"] <= 1.25
+        out["rss"] = (
+            ok,
+            f"{_f(bf[small]['summary'].get('peak_rss_mb'), 0)} MB at {int(small):,}, "
+            f"{_f(peak, 0)} MB at {int(large):,} (x{sc['rss_ratio']}; flat taken as <= 1.25x)",
+        )
+    if sc.get("incremental_ratio") is not None:
+        out["incremental"] = (
+            sc["incremental_ratio"] <= 1.25,
+            f"x{sc['incremental_ratio']} (1M-history / 100k-history; flat taken as <= 1.25x)",
+        )
+    vw = results.get("views", {}).get("views")
+    if vw:
+        worst = max(vw.items(), key=lambda kv: kv[1]["ratio_vs_scan"])
+        out["views"] = (
+            all(v["ratio_vs_scan"] <= 2 for v in vw.values()),
+            f"worst {worst[0]} x{worst[1]['ratio_vs_scan']}",
+        )
+    return out
+
+
+def write(results: dict, path: Path, notes: Path | None = None) -> str:
+    m = results["machine"]
+    lines = [
+        "# Benchmarks side by side with the peers",
+        "",
+        f"Written by `python -m benchmarks {results['argv']}` on {m['date']}. "
+        "Machine-readable: `benchmarks/out/results.json`.",
+        "",
+        f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}",
+        f"- load average at start: {m['load_average_at_start']} (other jobs were running: "
+        "numbers are best-of-N with the spread shown)",
+        f"- Python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["libraries"].items() if v),
+        "",
+        "## Targets",
+        "",
+        "| target | measured | |",
+        "|---|---|---|",
+    ]
+    for key, text in TARGETS.items():
+        ok, detail = targets(results).get(key, (None, "not run"))
+        lines.append(f"| {text} | {detail} | {_met(ok)} |")
+    e2e = results.get("e2e")
+    if e2e:
+        s = e2e["settings"]
+        lines += [
+            "",
+            f"## End to end ({_f(e2e['messages_asked'])} messages asked of the simulator)",
+            "",
+            f"Same windows for everyone ({s['window_days']}-day windows from `split_windows`, "
+            f"pages of {s['page_limit']}), the pipeline's concurrency {s['concurrency']} for the "
+            "floor, the pipeline and dlt. Wall time is the whole subprocess (interpreter start "
+            "and imports included); best of the runs, spread = (worst - best) / best. "
+            "Ratios are per message (seconds per message of A / of B). `sim cpu` is the "
+            "simulator process's CPU time during the best run.",
+            "",
+            "- **floor**: bare httpx loop, parses nothing but each window's total;",
+            "- **pipeline**: `bsg-analytics sync --since ... --until ...` (Prefect, ephemeral "
+            "API server), extract + raw landing + transform + Parquet merge + warehouse build, "
+            "and it also reads the campaign list and every campaign's detail, which the "
+            "others do not;",
+            "- **pipeline_plain**: the same `run_sync` without Prefect (thread mapper);",
+            "- **dlt**: `rest_api` source, offset paginator, `parallelized` resources, "
+            "EXTRACT__WORKERS = concurrency, append into DuckDB (defaults otherwise);",
+            "- **naive**: `requests` + `pandas.json_normalize` into Parquet, sequential, "
+            "one page after the other (what a first script does).",
+        ]
+        for latency, block in e2e["latencies"].items():
+            lines += [
+                "",
+                f"### {latency} ms simulated latency ({block['windows']} windows)",
+                "",
+                "| contender | messages | wall s (best) | runs | spread | messages/s | "
+                "CPU s | sim CPU s | peak RSS MB | tree RSS MB |",
+                "|---|---|---|---|---|---|---|---|---|---|",
+            ]
+            for kind, r in block["summary"].items():
+                if not r.get("ok"):
+                    lines.append(f"| {kind} | failed: {r.get('errors')} |||||||||")
+                    continue
+                lines.append(
+                    f"| {kind} | {_f(r['messages'])} | {_f(r['wall_s'])} | "
+                    f"{' / '.join(_f(w) for w in r['wall_s_all'])} | {r['spread_pct']}% | "
+                    f"{_f(r['messages_per_s'])} | {_f(r['cpu_s'])} | {_f(r['sim_cpu_s'])} | "
+                    f"{_f(r['peak_rss_mb'], 0)} | {_f(r['peak_tree_rss_mb'], 0)} |"
+                )
+            lines.append("")
+            lines.append(
+                "Ratios: " + ", ".join(f"{k} **{_f(v)}x**" for k, v in block["ratios"].items())
+            )
+    tr = results.get("transform")
+    if tr:
+        i = tr["input"]
+        lines += [
+            "",
+            f"## Transform alone ({_f(i['records'])} raw messages, {i['pages']} pages, "
+            f"{i['pages_mb']} MB)",
+            "",
+            "`transform_pages` (pages -> typed tables) beside polars `read_ndjson` of the same "
+            "records as NDJSON (parsing floor) and `json.loads` + `pandas.json_normalize` of the "
+            "same pages. Input already in memory; each in its own process.",
+            "",
+            "| | rows | seconds (best) | runs | rows/s | peak RSS MB |",
+            "|---|---|---|---|---|---|",
+        ]
+        for kind, r in tr["summary"].items():
+            if "error" in r:
+                lines.append(f"| {kind} | failed: {r['error']} |||||")
+                continue
+            lines.append(
+                f"| {kind} | {_f(r['rows'])} | {_f(r['seconds'], 3)} | "
+                f"{' / '.join(_f(x, 3) for x in r['seconds_all'])} | {_f(r['rows_per_s'])} | "
+                f"{_f(r['peak_rss_mb'], 0)} |"
+            )
+        lines += ["", "Ratios: " + ", ".join(f"{k} **{v}x**" for k, v in tr["ratios"].items())]
+    vw = results.get("views")
+    if vw and "views" in vw:
+        i = vw["input"]
+        lines += [
+            "",
+            f"## Metric views over {_f(i['rows'])} synthetic messages "
+            f"({i['files']} files, {i['parquet_mb']} MB Parquet)",
+            "",
+            f"DuckDB, {vw['threads']} threads, `SELECT * FROM view` to Arrow, best of the runs. "
+            f"Plain scan `count(*), sum(amount_value)`: {vw['scan']['seconds']} s "
+            f"({vw['scan']['seconds_all']}); wide scan (min/max of the 10 columns "
+            f"`message_facts` reads): {vw['wide_scan']['seconds']} s.",
+            "",
+            "| view | rows | seconds (best) | runs | x plain scan | x wide scan |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, r in vw["views"].items():
+            lines.append(
+                f"| {name} | {_f(r['rows'])} | {r['seconds']} | {r['seconds_all']} | "
+                f"{r['ratio_vs_scan']} | {r['ratio_vs_wide_scan']} |"
+            )
+    sc = results.get("scale")
+    if sc:
+        lines += [
+            "",
+            "## Scale: peak RSS and incremental syncs (`bsg-analytics sync`, 0 ms latency)",
+            "",
+            "| run | messages | wall s | runs | peak RSS MB | tree RSS MB |",
+            "|---|---|---|---|---|---|",
+        ]
+        for n, b in sc.get("backfill", {}).items():
+            r = b["summary"]
+            lines.append(
+                f"| backfill {_f(int(n))} (183 days) | {_f(r.get('messages'))} | "
+                f"{_f(r.get('wall_s'))} | {r.get('wall_s_all')} | {_f(r.get('peak_rss_mb'), 0)} "
+                f"| {_f(r.get('peak_tree_rss_mb'), 0)} |"
+            )
+        for b in sc.get("incremental", {}).values():
+            r = b["summary"]
+            lines.append(
+                f"| incremental over {_f(b.get('history_messages'))} ({b['days']} days), "
+                f"look-back 72 h | {_f(r.get('messages'))} | {_f(r.get('wall_s'))} | "
+                f"{r.get('wall_s_all')} | {_f(r.get('peak_rss_mb'), 0)} | "
+                f"{_f(r.get('peak_tree_rss_mb'), 0)} |"
+            )
+        lines += [
+            "",
+            f"Peak RSS 1M / 100k: x{sc.get('rss_ratio')}. Incremental 1M-history / "
+            f"100k-history: x{sc.get('incremental_ratio')} (same density: the 100k history "
+            "spans 183 * 100k / 1M days, so the 72 h look-back holds about as many messages).",
+        ]
+    if results.get("skipped"):
+        lines += ["", "Not run in this invocation: " + ", ".join(results["skipped"]) + "."]
+    if notes is not None and notes.exists():
+        lines += ["", notes.read_text().rstrip()]
+    text = "\n".join(lines) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return text
