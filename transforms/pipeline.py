@@ -68,19 +68,25 @@ def transform_pages(pages: Iterable[RawPage], zone: tzinfo | str | None = "UTC")
     tables: dict[str, pl.DataFrame] = {}
     quarantine: list[QuarantineRow] = []
 
-    m, c, s, q = transform_messages(by_stream.pop("messages", []), zone, report)
-    tables.update(messages=m, rcs_cards=c, rcs_suggestions=s)
-    quarantine += q
+    # Each stream's transform runs only when the batch has its pages (a window of messages
+    # has no campaign or legacy pages); tables left out are conformed to empty below.
+    message_pages = by_stream.pop("messages", [])
+    if message_pages:
+        m, c, s, q = transform_messages(message_pages, zone, report)
+        tables.update(messages=m, rcs_cards=c, rcs_suggestions=s)
+        quarantine += q
 
-    camp, stats, q = transform_campaigns(
-        by_stream.pop("campaigns", []), by_stream.pop("campaign_detail", []), zone, report
-    )
-    tables.update(campaigns=camp, campaign_statistics=stats)
-    quarantine += q
+    list_pages = by_stream.pop("campaigns", [])
+    detail_pages = by_stream.pop("campaign_detail", [])
+    if list_pages or detail_pages:
+        camp, stats, q = transform_campaigns(list_pages, detail_pages, zone, report)
+        tables.update(campaigns=camp, campaign_statistics=stats)
+        quarantine += q
 
-    ls, lt, q = transform_legacy(legacy_pages, zone, report)
-    tables.update(legacy_sms=ls, legacy_tasks=lt)
-    quarantine += q
+    if legacy_pages:
+        ls, lt, q = transform_legacy(legacy_pages, zone, report)
+        tables.update(legacy_sms=ls, legacy_tasks=lt)
+        quarantine += q
 
     for stream, rest in by_stream.items():  # a stream nobody declared: keep it, whole
         for page in rest:
