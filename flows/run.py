@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import date
 
 from bsg_analytics.settings import Settings
+from bsg_analytics.storage import DataDir
 
 
 def prepare_prefect_env(verbose: bool = False) -> None:
@@ -56,6 +57,11 @@ def run_sync_command(
             "`bsg-analytics demo` runs against the built-in simulator instead",
             file=sys.stderr,
         )
+        return 2
+    try:  # before Prefect starts: a data directory that cannot be written fails at once
+        DataDir(settings.data_dir).check_writable()
+    except PermissionError as exc:
+        print(f"bsg-analytics: {exc}", file=sys.stderr)
         return 2
     prepare_prefect_env()
     try:
