@@ -18,25 +18,15 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
+from schemas.statuses import RCS_STATUSES
+
 CAMPAIGN_ID_BASE = 1_001
 TASK_ID_OFFSET = 50_000_000
 MESSAGE_ID_BASE = 100_000_001
 
-# Status codes of the arrays; names are the API's strings.
-STATUS_NAMES: tuple[str, ...] = (
-    "delivered",
-    "scheduled",
-    "moderation",
-    "accepted",
-    "sending",
-    "sent",
-    "expired",
-    "failed",
-    "undelivered",
-    "unknown",
-    "read",
-    "not_rcs_user",
-)
+# Status codes of the arrays; names are the API's strings, from schemas.statuses: the SMS
+# page's ten in its order, then RCS `read`, then the one undocumented status generated.
+STATUS_NAMES: tuple[str, ...] = (*RCS_STATUSES, "not_rcs_user")
 S = {name: i for i, name in enumerate(STATUS_NAMES)}
 
 CHANNELS = ("sms", "rcs")

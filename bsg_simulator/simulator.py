@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
+from schemas.statuses import DELIVERED_STATUSES, RCS_STATUSES, SENT_STATUSES, SMS_STATUSES
+
 from . import data as D
 from .clock import Clock
 from .config import QuirkConfig, SimulatorConfig
@@ -39,25 +41,11 @@ REF_KINV = pow(REF_K, -1, 1 << 40)
 
 MESSAGE_SORTS = ("id", "phone", "delivered")
 CAMPAIGN_SORTS = ("id", "sender", "type", "date", "status")
-SMS_STATS = D.STATUS_NAMES[:10]  # the ten SMS statuses, the page's order
-RCS_STATS = (*SMS_STATS, "read")
-SENT_CODES = np.array(
-    [
-        D.S[x]
-        for x in (
-            "delivered",
-            "read",
-            "sent",
-            "accepted",
-            "sending",
-            "undelivered",
-            "failed",
-            "expired",
-            "unknown",
-        )
-    ]
-)
-DELIVERED_CODES = np.array([D.S["delivered"], D.S["read"]])
+SMS_STATS = SMS_STATUSES  # the ten SMS statuses, the page's order
+RCS_STATS = RCS_STATUSES
+# the provider's definitions of sent and delivered (seed 003), one place: schemas.statuses
+SENT_CODES = np.array(sorted(D.S[x] for x in SENT_STATUSES))
+DELIVERED_CODES = np.array(sorted(D.S[x] for x in DELIVERED_STATUSES))
 
 
 class ApiError(Exception):
