@@ -67,10 +67,15 @@ def sync(
     concurrency: Annotated[int | None, typer.Option(help="[env: BSG_CONCURRENCY]")] = None,
     window_days: Annotated[int | None, typer.Option(help="[env: BSG_WINDOW_DAYS]")] = None,
     lookback_hours: Annotated[int | None, typer.Option(help="[env: BSG_LOOKBACK_HOURS]")] = None,
+    orchestrator: Annotated[
+        str | None,
+        typer.Option(help="auto, prefect or plain [env: BSG_ORCHESTRATOR]"),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Extract from the BSG API, transform, load, and build the warehouse."""
     settings = _settings(
+        orchestrator=orchestrator,
         data_dir=data_dir,
         api_url=api_url,
         rest_url=rest_url,

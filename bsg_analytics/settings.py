@@ -7,6 +7,7 @@ that turns a secret back into text is `Settings.credentials()`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -57,6 +58,11 @@ class Settings(BaseSettings):
     verify_tls: bool = True
     # where window tasks run: "threads" (default), "dask" (local cluster) or a scheduler address
     task_runner: str = "threads"
+    # how `sync` runs: "prefect" (a flow run), "plain" (the same pipeline on a thread pool, no
+    # Prefect), or "auto": Prefect when there is a Prefect server to report to
+    # (PREFECT_API_URL, from the environment or the active Prefect profile) or a Dask runner
+    # is asked for, plain otherwise (it spares the ~11 s temporary server of every run)
+    orchestrator: Literal["auto", "prefect", "plain"] = "auto"
 
     @field_validator("api_url", "rest_url")
     @classmethod

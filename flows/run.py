@@ -104,7 +104,27 @@ def describe_failure(exc: BaseException) -> tuple[int, str]:
     return 1, f"{type(exc).__name__}: {first}"
 
 
+def uses_prefect(settings: Settings) -> bool:
+    """Whether `sync` runs as a Prefect flow (see `Settings.orchestrator`)."""
+    if settings.orchestrator != "auto":
+        return settings.orchestrator == "prefect"
+    if settings.task_runner.strip() not in ("", "threads"):
+        return True  # Dask is a Prefect task runner
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    from prefect.settings import get_current_settings  # the profile may name a server
+
+    return bool(get_current_settings().api.url)
+
+
 def run_with_display(settings: Settings, since, until, progress: bool) -> dict:
+    display = RichProgress() if progress and sys.stderr.isatty() else None
+    if not uses_prefect(settings):
+        from bsg_analytics.pipeline import run_sync
+
+        with display or _null():
+            return run_sync(settings, since, until, progress=display).as_dict()
+
     from flows import sync as sync_module
 
     overrides = {
@@ -112,7 +132,6 @@ def run_with_display(settings: Settings, since, until, progress: bool) -> dict:
         for k in sync_module.OVERRIDABLE
         if k in settings.model_fields_set or k == "data_dir"
     }
-    display = RichProgress() if progress and sys.stderr.isatty() else None
     sync_module._DISPLAY = display
     try:
         with no_heartbeat(), display or _null():

@@ -18,20 +18,26 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 TOKEN = "tok-cli-SECRET-3"
 
 
+def point_at(monkeypatch, url: str, data, **extra: str) -> None:
+    """The environment a user sets for `sync`: the simulator's URL, a token, a data dir."""
+    env = {
+        "BSG_API_URL": url,
+        "BSG_REST_URL": url,
+        "BSG_API_TOKEN": TOKEN,
+        "BSG_DATA_DIR": str(data),
+        "BSG_WINDOW_DAYS": "31",
+        **extra,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
 def test_sync_with_faults_lands_the_ground_truth_then_picks_up_moved_statuses(
     tmp_path, monkeypatch
 ):
     data = tmp_path / "data"
     with running_simulator(messages=4_000, seed=9, fault_rate=0.2) as (url, sim):
-        for name, value in {
-            "BSG_API_URL": url,
-            "BSG_REST_URL": url,
-            "BSG_API_TOKEN": TOKEN,
-            "BSG_DATA_DIR": str(data),
-            "BSG_WINDOW_DAYS": "31",
-            "BSG_BACKOFF_MAX_SECONDS": "0.2",
-        }.items():
-            monkeypatch.setenv(name, value)
+        point_at(monkeypatch, url, data, BSG_BACKOFF_MAX_SECONDS="0.2")
         since = (datetime.now(UTC) - timedelta(days=7 * 31)).date().isoformat()
         result = CliRunner().invoke(app, ["sync", "--since", since, "--no-progress"])
         assert result.exit_code == 0, result.output
@@ -71,3 +77,50 @@ def test_sync_without_a_token_is_a_clear_error(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["sync", "--no-progress"])
     assert result.exit_code == 2
     assert "BSG_API_TOKEN" in result.output
+
+
+def test_sync_runs_without_prefect_when_there_is_no_server_to_report_to(tmp_path, monkeypatch):
+    """`auto` with no Prefect API URL: the same pipeline on a thread pool, no temporary
+    server; `--orchestrator prefect` would run the flow (the test above, under a server)."""
+    import flows.sync
+
+    def no_flow(*a, **k):
+        raise AssertionError("the Prefect flow ran")
+
+    monkeypatch.setattr(flows.sync, "run_flow", no_flow)
+    monkeypatch.setattr("flows.run.uses_prefect", lambda s: s.orchestrator == "prefect")
+    data = tmp_path / "data"
+    with running_simulator(messages=1_500, seed=4) as (url, sim):
+        point_at(monkeypatch, url, data)
+        since = (datetime.now(UTC) - timedelta(days=7 * 31)).date().isoformat()
+        result = CliRunner().invoke(app, ["sync", "--since", since, "--no-progress"])
+        assert result.exit_code == 0, result.output
+        got = read_table(DataDir(data), "messages").select("message_id", "status")
+        truth = sim.ground_truth_messages().select("message_id", "status")
+        assert got.sort("message_id").equals(truth.sort("message_id"))
+        result = CliRunner().invoke(app, ["sync", "--orchestrator", "prefect", "--no-progress"])
+        assert result.exit_code == 1 and "the Prefect flow ran" in result.output
+
+
+@pytest.mark.parametrize(
+    "orchestrator, task_runner, api_url, expected",
+    [
+        ("plain", "dask", "http://127.0.0.1:4200/api", False),
+        ("prefect", "threads", "", True),
+        ("auto", "threads", "", False),
+        ("auto", "threads", "http://127.0.0.1:4200/api", True),
+        ("auto", "dask", "", True),
+    ],
+)
+def test_auto_orchestrator_picks_prefect_only_with_a_server_or_dask(
+    orchestrator, task_runner, api_url, expected, monkeypatch
+):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from bsg_analytics.settings import load_settings
+    from flows.run import uses_prefect
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    settings = load_settings(orchestrator=orchestrator, task_runner=task_runner)
+    with temporary_settings(updates={PREFECT_API_URL: api_url or None}):
+        assert uses_prefect(settings) is expected
