@@ -4,8 +4,10 @@ One run on one machine, against the simulator served by `bsg-analytics simulate`
 process, every contender in its own subprocess (so its peak RSS is its own):
 
 - ``floor``: a bare httpx loop, same windows and concurrency as the pipeline, parses nothing;
-- ``pipeline``: ``bsg-analytics sync --since ... --until ...`` (through Prefect), end to end;
-- ``pipeline_plain``: ``run_sync`` without Prefect (Prefect's overhead is the difference);
+- ``pipeline``: ``bsg-analytics sync --since ... --until ...`` as a user runs it with no Prefect
+  server configured (``BSG_ORCHESTRATOR=auto``: the plain pipeline), end to end;
+- ``pipeline_prefect``: the same command forced through a Prefect flow
+  (``--orchestrator prefect``: a temporary API server per run; the difference is Prefect's);
 - ``dlt``: dlt's ``rest_api`` source, offset paginator, same windows, into DuckDB;
 - ``naive``: ``requests`` + ``pandas.json_normalize`` into Parquet, same windows, sequential;
 

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bsg-bench-"))
     prefect_home = work / "prefect-home"
     try:
-        if ("e2e" in sections and "pipeline" in contenders) or "scale" in sections:
+        if "e2e" in sections and "pipeline_prefect" in contenders:
             warm_prefect(prefect_home, work, log)
         if "e2e" in sections:
             latencies = [float(x) for x in a.latencies.split(",") if x]

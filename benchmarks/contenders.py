@@ -1,7 +1,7 @@
 """The contenders, each run as its own process: ``python -m benchmarks.contenders KIND SPEC``.
 
 SPEC is JSON: base_url, token, windows ([[filter_from, filter_to], ...], the API's wall-clock
-strings), concurrency, page_limit, out_dir (and since/until for ``pipeline_plain``). Each prints
+strings), concurrency, page_limit, out_dir. Each prints
 one JSON line last: messages, pages, bytes, inner_s (time inside the process, after imports).
 """
 
@@ -70,27 +70,6 @@ def floor(spec: dict) -> dict:
         "pages": pages,
         "bytes": nbytes,
         "inner_s": time.perf_counter() - started,
-    }
-
-
-def pipeline_plain(spec: dict) -> dict:
-    """`run_sync` called directly (thread mapper, no Prefect); settings from BSG_* env."""
-    from datetime import date
-
-    from bsg_analytics.pipeline import run_sync
-    from bsg_analytics.settings import load_settings
-
-    started = time.perf_counter()
-    settings = load_settings()
-    since = date.fromisoformat(spec["since"]) if spec.get("since") else None
-    until = date.fromisoformat(spec["until"]) if spec.get("until") else None
-    report = run_sync(settings, since, until)
-    out = report.as_dict()
-    return {
-        "messages": out["rows"].get("messages", 0),
-        "rows": out["rows"],
-        "inner_s": time.perf_counter() - started,
-        "report_seconds": out["seconds"],
     }
 
 
@@ -191,7 +170,6 @@ def naive(spec: dict) -> dict:
 
 KINDS = {
     "floor": floor,
-    "pipeline_plain": pipeline_plain,
     "dlt": dlt_rest_api,
     "naive": naive,
 }

@@ -13,7 +13,15 @@ from pathlib import Path
 
 from .procs import ROOT, TOKEN, VENV_BIN, child_env, run_measured, simulator
 
-CONTENDERS = ("floor", "pipeline", "pipeline_plain", "dlt", "naive")
+CONTENDERS = ("floor", "pipeline", "pipeline_prefect", "dlt", "naive")
+# (A, B) pairs reported as A/B, seconds per message
+RATIOS = (
+    ("pipeline", "floor"),
+    ("dlt", "pipeline"),
+    ("naive", "pipeline"),
+    ("pipeline_prefect", "pipeline"),
+    ("pipeline_prefect", "floor"),
+)
 _SUMMARY = re.compile(r"synced in ([\d.]+)s: ([^;]*);")
 
 
@@ -37,7 +45,7 @@ def windows_for(since: date, until: date, sim_now, window_days: int) -> list[lis
 
 
 def _pipeline_env(base_url: str, data_dir: Path, prefect_home: Path) -> dict[str, str]:
-    return child_env(
+    env = child_env(
         {
             "BSG_API_URL": base_url,
             "BSG_REST_URL": base_url,
@@ -47,6 +55,8 @@ def _pipeline_env(base_url: str, data_dir: Path, prefect_home: Path) -> dict[str
             "PREFECT_LOGGING_LEVEL": "WARNING",
         }
     )
+    env.pop("PREFECT_API_URL", None)  # no server: `auto` runs the plain pipeline
+    return env
 
 
 def parse_sync_output(text: str) -> dict:
@@ -62,17 +72,26 @@ def parse_sync_output(text: str) -> dict:
 
 
 def sync_command(
-    sim, data_dir: Path, prefect_home: Path, since: date | None, until: date | None, cwd: Path
+    sim,
+    data_dir: Path,
+    prefect_home: Path,
+    since: date | None,
+    until: date | None,
+    cwd: Path,
+    orchestrator: str = "auto",
 ) -> dict:
-    """`bsg-analytics sync` (through Prefect) as a measured subprocess."""
-    cmd = [str(VENV_BIN / "bsg-analytics"), "sync", "--no-progress"]
+    """`bsg-analytics sync` as a measured subprocess: as a user runs it (`auto`: no Prefect
+    server configured, so the plain pipeline) or forced through a Prefect flow (`prefect`:
+    a temporary API server per run)."""
+    cmd = [str(VENV_BIN / "bsg-analytics"), "sync", "--no-progress", "--orchestrator", orchestrator]
     if since:
         cmd += ["--since", since.isoformat()]
     if until:
         cmd += ["--until", until.isoformat()]
     cpu0 = sim.cpu_s()
     m = run_measured(cmd, _pipeline_env(sim.base_url, data_dir, prefect_home), cwd=cwd)
-    out = {"kind": "pipeline", **m.as_dict(), "sim_cpu_s": round(sim.cpu_s() - cpu0, 3)}
+    kind = "pipeline_prefect" if orchestrator == "prefect" else "pipeline"
+    out = {"kind": kind, **m.as_dict(), "sim_cpu_s": round(sim.cpu_s() - cpu0, 3)}
     out.update(parse_sync_output(m.stdout))
     if m.returncode != 0:
         out["error"] = (m.stderr or m.stdout).strip().splitlines()[-3:]
@@ -85,8 +104,11 @@ def run_contender(
     run_dir = work / f"{kind}-{uuid.uuid4().hex[:8]}"
     run_dir.mkdir(parents=True)
     try:
-        if kind == "pipeline":
-            return sync_command(sim, run_dir / "data", prefect_home, since, until, run_dir)
+        if kind in ("pipeline", "pipeline_prefect"):
+            orchestrator = "prefect" if kind == "pipeline_prefect" else "auto"
+            return sync_command(
+                sim, run_dir / "data", prefect_home, since, until, run_dir, orchestrator
+            )
         child_spec = {**spec, "out_dir": str(run_dir), "since": str(since), "until": str(until)}
         env = _pipeline_env(sim.base_url, run_dir / "data", prefect_home)
         env["EXTRACT__WORKERS"] = str(spec["concurrency"])  # dlt's extract thread pool
@@ -175,8 +197,7 @@ def run_e2e(
                     )
             summary = {k: summarize(v) for k, v in runs.items()}
             ratios = {}
-            for a, b in (("pipeline", "floor"), ("dlt", "pipeline"), ("naive", "pipeline"),
-                         ("pipeline", "pipeline_plain"), ("pipeline_plain", "floor")):  # fmt: skip
+            for a, b in RATIOS:
                 if a in summary and b in summary:
                     ratios[f"{a}/{b}"] = per_message_ratio(summary[a], summary[b])
             results["latencies"][str(int(latency))] = {
@@ -198,8 +219,9 @@ def warm_prefect(prefect_home: Path, work: Path, log) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         until = sim.now.date()
         r = sync_command(
-            sim, run_dir / "data", prefect_home, until - timedelta(days=3), until, run_dir
-        )
+            sim, run_dir / "data", prefect_home, until - timedelta(days=3), until, run_dir,
+            orchestrator="prefect",
+        )  # fmt: skip
         shutil.rmtree(run_dir, ignore_errors=True)
         log(f"prefect warm-up: {r['wall_s']:.1f}s rc={r['returncode']}")
 

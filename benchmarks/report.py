@@ -7,7 +7,7 @@ from pathlib import Path
 TARGETS = {
     "e2e_vs_dlt": "end to end >= 5x dlt's messages/s, at 0 and 50 ms",
     "e2e_vs_floor": "end to end within 1.3x of the floor at 50 ms",
-    "transform": "transform within 1.5x of the parsing floor (polars read_ndjson)",
+    "transform": "transform within 1.5x of the parsing floor (polars read_ndjson of the pages)",
     "rss": "peak RSS < 1 GiB at 1M messages, flat from 100k to 1M",
     "views": "each metric view within 2x of a plain scan",
     "incremental": "incremental cost follows the look-back window, not the history",
@@ -38,14 +38,19 @@ def targets(results: dict) -> dict[str, tuple[bool | None, str]]:
             out["e2e_vs_dlt"] = (all(v >= 5 for v in vs.values()), detail)
         r50 = lat.get("50", {}).get("ratios", {})
         if r50.get("pipeline/floor") is not None:
-            plain = r50.get("pipeline_plain/floor")
+            prefect = r50.get("pipeline_prefect/floor")
             out["e2e_vs_floor"] = (
                 r50["pipeline/floor"] <= 1.3,
-                f"{r50['pipeline/floor']}x (without Prefect: {plain}x)",
+                f"{r50['pipeline/floor']}x (through a Prefect flow: {prefect}x)",
             )
     tr = results.get("transform", {}).get("ratios", {})
-    if tr.get("transform/read_ndjson") is not None:
-        out["transform"] = (tr["transform/read_ndjson"] <= 1.5, f"{tr['transform/read_ndjson']}x")
+    judged = tr.get("transform/read_ndjson_pages")
+    if judged is not None:
+        records = tr.get("transform/read_ndjson_records")
+        out["transform"] = (
+            judged <= 1.5,
+            f"{judged}x (of reading pre-split records, a lower bound: {records}x)",
+        )
     sc = results.get("scale", {})
     bf = sc.get("backfill", {})
     if len(bf) == 2 and sc.get("rss_ratio") is not None:
@@ -108,11 +113,13 @@ def write(results: dict, path: Path, notes: Path | None = None) -> str:
             "simulator process's CPU time during the best run.",
             "",
             "- **floor**: bare httpx loop, parses nothing but each window's total;",
-            "- **pipeline**: `bsg-analytics sync --since ... --until ...` (Prefect, ephemeral "
-            "API server), extract + raw landing + transform + Parquet merge + warehouse build, "
-            "and it also reads the campaign list and every campaign's detail, which the "
+            "- **pipeline**: `bsg-analytics sync --since ... --until ...` as a user runs it "
+            "with no Prefect server configured (`BSG_ORCHESTRATOR=auto`: the plain pipeline on "
+            "a thread pool), extract + raw landing + transform + Parquet merge + warehouse "
+            "build, and it also reads the campaign list and every campaign's detail, which the "
             "others do not;",
-            "- **pipeline_plain**: the same `run_sync` without Prefect (thread mapper);",
+            "- **pipeline_prefect**: the same command through a Prefect flow "
+            "(`--orchestrator prefect`, a temporary API server started by the run);",
             "- **dlt**: `rest_api` source, offset paginator, `parallelized` resources, "
             "EXTRACT__WORKERS = concurrency, append into DuckDB (defaults otherwise);",
             "- **naive**: `requests` + `pandas.json_normalize` into Parquet, sequential, "
@@ -149,9 +156,15 @@ def write(results: dict, path: Path, notes: Path | None = None) -> str:
             f"## Transform alone ({_f(i['records'])} raw messages, {i['pages']} pages, "
             f"{i['pages_mb']} MB)",
             "",
-            "`transform_pages` (pages -> typed tables) beside polars `read_ndjson` of the same "
-            "records as NDJSON (parsing floor) and `json.loads` + `pandas.json_normalize` of the "
-            "same pages. Input already in memory; each in its own process.",
+            "`transform_pages` (pages -> typed, validated tables with quarantine and the "
+            "unknown-field report) beside polars `read_ndjson` with its default inference: "
+            "`read_ndjson_pages` reads the same bytes (the pages, one per line, as landed) and "
+            "explodes the records (the floor the target is judged on); `read_ndjson_records` "
+            "reads the records re-serialised one per line (a lower bound: splitting pages is "
+            "itself a parse, and inference from the first 100 rows skips `options`, "
+            "`rcs_options` and `alternative_channels` here). `json.loads` + "
+            "`pandas.json_normalize` of the same pages is the naive peer. Input already in "
+            "memory; each in its own process.",
             "",
             "| | rows | seconds (best) | runs | rows/s | peak RSS MB |",
             "|---|---|---|---|---|---|",
