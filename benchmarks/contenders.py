@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 MESSAGES_PATH = "/api/messages"
+CAMPAIGN_LIST_PATH = "/api/campaign"
 _TOTAL = re.compile(rb'"total"\s*:\s*(\d+)')
 
 
@@ -30,11 +31,14 @@ def _params(window: list[str], limit: int, offset: int) -> dict[str, str]:
 
 
 def floor(spec: dict) -> dict:
-    """Every page of every window, `concurrency` requests in flight, nothing parsed but the
-    total of each window's first page (found with a regex in the body's tail)."""
+    """Every page the pipeline downloads, `concurrency` requests in flight, nothing parsed but
+    what the next request needs: each window's messages pages (the total found with a regex
+    in the first page's tail), and, when the spec names campaign windows, the campaign list of
+    both types per window and every listed campaign's detail (the ids read from the list)."""
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     import httpx
+    import orjson
 
     n = spec["concurrency"]
     limit = spec["page_limit"]
@@ -46,31 +50,46 @@ def floor(spec: dict) -> dict:
     )
     started = time.perf_counter()
 
-    def get(window, offset):
-        resp = client.get(MESSAGES_PATH, params=_params(window, limit, offset))
+    def get(kind, path, window, offset, extra=None):
+        params = None if window is None else {**_params(window, limit, offset), **(extra or {})}
+        resp = client.get(path, params=params)
         resp.raise_for_status()
-        return window, offset, resp.content
+        return kind, path, window, offset, extra, resp.content
 
-    pages = nbytes = messages = 0
+    counts = {"pages": 0, "bytes": 0, "messages": 0, "campaign_pages": 0, "details": 0}
     with ThreadPoolExecutor(max_workers=n) as pool:
-        pending = {pool.submit(get, w, 0) for w in spec["windows"]}
+        pending = {pool.submit(get, "messages", MESSAGES_PATH, w, 0) for w in spec["windows"]}
+        pending |= {
+            pool.submit(get, "campaigns", CAMPAIGN_LIST_PATH, w, 0, {"filter[type]": t})
+            for w in spec.get("campaign_windows", [])
+            for t in ("sms", "rcs")
+        }
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
-                window, offset, body = fut.result()
-                pages += 1
-                nbytes += len(body)
+                kind, path, window, offset, extra, body = fut.result()
+                counts["pages"] += 1
+                counts["bytes"] += len(body)
+                if kind == "details":
+                    counts["details"] += 1
+                    continue
+                if kind == "campaigns":
+                    counts["campaign_pages"] += 1
+                    ids = [r["id"] for r in orjson.loads(body)["data"]]
+                    pending |= {
+                        pool.submit(get, "details", f"/api/campaigns/{i}/detail", None, 0)
+                        for i in ids
+                    }
                 if offset == 0:
                     total = int(_TOTAL.search(body, max(0, len(body) - 300)).group(1))
-                    messages += total
-                    pending |= {pool.submit(get, window, o) for o in range(limit, total, limit)}
+                    if kind == "messages":
+                        counts["messages"] += total
+                    pending |= {
+                        pool.submit(get, kind, path, window, o, extra)
+                        for o in range(limit, total, limit)
+                    }
     client.close()
-    return {
-        "messages": messages,
-        "pages": pages,
-        "bytes": nbytes,
-        "inner_s": time.perf_counter() - started,
-    }
+    return {**counts, "inner_s": time.perf_counter() - started}
 
 
 def dlt_rest_api(spec: dict) -> dict:

@@ -11,6 +11,8 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
+from bsg_analytics.extract import CAMPAIGN_WINDOW_DAYS
+
 from .procs import ROOT, TOKEN, VENV_BIN, child_env, run_measured, simulator
 
 CONTENDERS = ("floor", "pipeline", "pipeline_prefect", "dlt", "naive")
@@ -178,6 +180,8 @@ def run_e2e(
                 "base_url": sim.base_url,
                 "token": TOKEN,
                 "windows": windows_for(since, until, sim.now, d["window_days"]),
+                # the floor also downloads what the pipeline does besides messages
+                "campaign_windows": windows_for(since, until, sim.now, CAMPAIGN_WINDOW_DAYS),
                 "concurrency": d["concurrency"],
                 "page_limit": d["page_limit"],
             }

@@ -112,9 +112,35 @@ def uses_prefect(settings: Settings) -> bool:
         return True  # Dask is a Prefect task runner
     if os.environ.get("PREFECT_API_URL"):
         return True
-    from prefect.settings import get_current_settings  # the profile may name a server
+    if "prefect" not in sys.modules and not _prefect_config_present():
+        return False  # nothing could name a server: spare the ~2 s import of prefect
+    from prefect.settings import get_current_settings  # the exact answer, from every source
 
     return bool(get_current_settings().api.url)
+
+
+def _prefect_config_present() -> bool:
+    """Whether any of Prefect's settings sources other than the environment exists and may
+    name an API URL: the profiles file, `prefect.toml`, `[tool.prefect]` in `pyproject.toml`,
+    a `.env` mentioning it. Conservative: a hit only means "ask Prefect"."""
+    from pathlib import Path
+
+    home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
+    needles = {
+        profiles: "PREFECT_API_URL",
+        Path("prefect.toml"): "",
+        Path("pyproject.toml"): "tool.prefect",
+        Path(".env"): "PREFECT_API_URL",
+    }
+    for path, needle in needles.items():
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        if needle in text:
+            return True
+    return False
 
 
 def run_with_display(settings: Settings, since, until, progress: bool) -> dict:

@@ -124,3 +124,19 @@ def test_auto_orchestrator_picks_prefect_only_with_a_server_or_dask(
     settings = load_settings(orchestrator=orchestrator, task_runner=task_runner)
     with temporary_settings(updates={PREFECT_API_URL: api_url or None}):
         assert uses_prefect(settings) is expected
+
+
+def test_auto_asks_prefect_only_when_a_config_file_could_name_a_server(tmp_path, monkeypatch):
+    from flows.run import _prefect_config_present
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PREFECT_PROFILES_PATH", raising=False)
+    assert not _prefect_config_present()
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    assert not _prefect_config_present()
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "profiles.toml").write_text(
+        'active = "srv"\n[profiles.srv]\nPREFECT_API_URL = "http://127.0.0.1:4200/api"\n'
+    )
+    assert _prefect_config_present()
