@@ -7,10 +7,13 @@
 -- times and were not delivered before they were sent (else null).
 -- has_fallback: an RCS message that fell back to SMS (fallback_sms_ids is not empty).
 WITH typed AS (
+    -- set membership as list_position(...) IS NOT NULL (false for a null status), not IN:
+    -- DuckDB turns an IN list into a join, which runs, and reads status, even for a view that
+    -- never uses the flag, and is slower than the list lookup
     SELECT
         *,
-        coalesce(status IN {{ sent_statuses }}, false) AS is_sent,
-        coalesce(status IN {{ delivered_statuses }}, false) AS is_delivered
+        list_position(list_value{{ sent_statuses }}, status) IS NOT NULL AS is_sent,
+        list_position(list_value{{ delivered_statuses }}, status) IS NOT NULL AS is_delivered
     FROM messages
 )
 
@@ -26,10 +29,12 @@ SELECT
     amount_value,
     amount_currency,
     fallback_sms_ids,
-    CAST(timezone('UTC', coalesce(sent_at, created_at)) AS DATE) AS day,
+    -- the UTC date, whatever the session's TimeZone: epoch microseconds read back as a plain
+    -- TIMESTAMP are the UTC wall clock (the same date as timezone('UTC', ...), ~6x cheaper)
+    CAST(make_timestamp(epoch_us(coalesce(sent_at, created_at))) AS DATE) AS day,
     is_sent,
     is_delivered,
-    is_sent AND coalesce(status IN {{ final_statuses }}, false) AS is_final,
+    is_sent AND list_position(list_value{{ final_statuses }}, status) IS NOT NULL AS is_final,
     CASE
         WHEN is_delivered AND delivered_at >= sent_at
             THEN epoch(delivered_at) - epoch(sent_at)
