@@ -15,13 +15,40 @@ from schemas.tables import TABLES, Table
 ORDER = "__arrival"
 
 
+def strictly_increasing(df: pl.DataFrame, key: list[str]) -> bool:
+    """Whether the rows are in strictly increasing key order (so keys are unique and the frame
+    is already sorted by them). Cheap, one pass; False when a key column holds nulls."""
+    if df.height < 2:
+        return True
+    if any(df.get_column(k).null_count() for k in key):
+        return False
+    if len(key) == 1:
+        s = df.get_column(key[0])
+        return s.is_sorted() and s.n_unique() == s.len()
+    greater, equal = pl.lit(False), pl.lit(True)
+    for k in key:
+        col, prev = pl.col(k), pl.col(k).shift(1)
+        greater = greater | (equal & (col > prev))
+        equal = equal & (col == prev)
+    return bool(df.select(greater.slice(1).all()).item())
+
+
+def unique_keys(df: pl.DataFrame, key: list[str]) -> bool:
+    if strictly_increasing(df, key):
+        return True
+    if len(key) == 1:
+        return df.get_column(key[0]).n_unique() == df.height
+    return df.select(pl.struct(key).n_unique()).item() == df.height
+
+
 def latest(df: pl.DataFrame, table: Table | str) -> pl.DataFrame:
-    """One row per key; `df` rows are in arrival order (later rows win ties)."""
+    """One row per key; `df` rows are in arrival order (later rows win ties). A frame whose
+    keys are already unique is returned as it is."""
     t = TABLES[table] if isinstance(table, str) else table
     if not t.key or df.is_empty():
         return df
     key = list(t.key)
-    if df.select(pl.struct(key).n_unique()).item() == df.height:
+    if unique_keys(df, key):
         return df
     df = df.with_row_index(ORDER)
     if not t.merge_groups:
