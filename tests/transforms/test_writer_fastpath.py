@@ -158,3 +158,23 @@ def test_unique_keys_and_latest_return_a_unique_frame_as_it_is():
     assert latest(frame, "messages") is frame
     doubled = pl.concat([frame, frame.with_columns(status=pl.lit("x"))])
     assert latest(doubled, "messages")["status"].unique().to_list() == ["x"]
+
+
+def test_rebuild_in_small_chunks_gives_the_tables_of_one_chunk(tmp_path, monkeypatch):
+    import transforms.pipeline as tp
+    from bsg_analytics.raw import RawStore
+    from transforms import rebuild
+
+    data_dir = DataDir(tmp_path / "d")
+    store = RawStore(data_dir)
+    for pages in scenario():
+        for p in pages:
+            store.write(p)
+    results = {}
+    for chunk_bytes in (2**30, 1):  # everything at once; a page at a time
+        monkeypatch.setattr(tp, "REBUILD_CHUNK_BYTES", chunk_bytes)
+        rebuild(data_dir, "Europe/Kyiv")
+        results[chunk_bytes] = {t: read_table(data_dir, t) for t in TABLES if t != "quarantine"}
+    for table, frame in results[2**30].items():
+        assert results[1][table].equals(frame), table
+    assert results[1]["messages"].height == 180
