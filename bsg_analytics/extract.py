@@ -60,7 +60,6 @@ class WindowResult:
     stalled: bool = False
     seconds: float = 0.0
     raw_paths: list[str] = field(default_factory=list)
-    ids: set = field(default_factory=set, repr=False)
     campaign_statuses: dict[int, str] = field(default_factory=dict)
 
     @property
@@ -174,7 +173,6 @@ def _read_window(
             on_page(page)
     s = pagination.stats
     result.pages, result.records = s.pages, s.records
-    result.ids = s.ids
     result.distinct_ids, result.duplicates, result.rereads = s.distinct_ids, s.duplicates, s.rereads
     result.total, result.complete, result.stalled = s.total, s.complete, s.stalled
     result.seconds = s.seconds

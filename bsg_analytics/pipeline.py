@@ -250,10 +250,6 @@ def run_job(job: Job, client, raw_store: RawStore, run_id: str, parallel: int = 
         raise IncompleteWindow(
             f"{job.key}: the API announced more rows than it served; the window will be re-read"
         )
-    if isinstance(getattr(result, "ids", None), set):
-        # every id the window served, for its count (kept in `distinct_ids`): an outcome
-        # waiting for the writer would otherwise hold ~100 bytes per message
-        result.ids = set()
     return JobOutcome(job, result, _paths(result), time.perf_counter() - started)
 
 

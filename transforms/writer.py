@@ -96,25 +96,18 @@ def read_partition(data_dir: DataDir, table: Table, value) -> pl.DataFrame | Non
 
 def merge_partition(data_dir: DataDir, table: Table, value, new: pl.DataFrame) -> int:
     old = read_partition(data_dir, table, value)
-    # no stored partition (a backfill): nothing to merge; `latest` still drops keys the new
-    # frame repeats, and returns it as it is when they are unique (a transform's output)
     df = new if old is None else pl.concat([old, new], how="vertical")
     if table.key:
-        df = sort_by_key(latest(df, table), list(table.key))
+        key = list(table.key)
+        # rows already in strictly increasing key order (a backfill: pages come sorted by id)
+        # have nothing to merge or sort; only made one chunk, as a sort would: the same bytes
+        df = df.rechunk() if strictly_increasing(df, key) else latest(df, table).sort(key)
     else:
         df = df.unique(subset=QUARANTINE_UNIQUE, keep="first", maintain_order=True).sort(
             ["extracted_at", "raw_file", "record_index", "record_key", "reason"], nulls_last=True
         )
     replace_file(data_dir, f"{partition_dir(data_dir, table, value)}/{FILE_NAME}", _encode(df))
     return df.height
-
-
-def sort_by_key(df: pl.DataFrame, key: list[str]) -> pl.DataFrame:
-    """`df.sort(key)` for a frame of unique keys; one already in key order (pages come
-    sorted by id) is only made one chunk, as the sort would: the same rows, the same bytes."""
-    if strictly_increasing(df, key):
-        return df.rechunk()
-    return df.sort(key)
 
 
 def _encode(df: pl.DataFrame) -> bytes:
