@@ -7,36 +7,60 @@ of `Settings.secrets()` plus any bearer token obtained at login or refresh.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable
 
+# A secret this long is masked wherever it occurs: it cannot collide with a word by accident.
+# A shorter one (a test token such as `t`) is masked only where it stands as a whole token, as
+# it does in a header, a query string, a URL or a JSON value, so ordinary words survive.
+ANYWHERE_LENGTH = 8
+# Characters a token is made of (word characters and those of URLs and base64). `=` is left
+# out: it separates a query parameter from its value (`?token=t`).
+_WORD_CHAR = r"[\w.~+/-]"
+
 
 class Scrubber:
-    """Replaces every registered secret with ``***``; thread-safe, grows as tokens renew."""
+    """Replaces every registered secret with ``***``; thread-safe, grows as tokens renew.
+
+    A secret of `ANYWHERE_LENGTH` characters or more is masked anywhere in the text; a shorter
+    one only where no token character (letters, digits, ``_.~+/-``) touches it on either side.
+    """
 
     MASK = "***"
 
     def __init__(self, secrets: Iterable[str] = ()):
         self._lock = threading.Lock()
-        self._secrets: tuple[str, ...] = ()
+        # (secrets, pattern) swapped as one reference, so `scrub` needs no lock
+        self._state: tuple[tuple[str, ...], re.Pattern[str] | None] = ((), None)
         self.add(*secrets)
 
     def add(self, *secrets: str | None) -> None:
         with self._lock:
-            known = set(self._secrets)
-            known.update(s for s in secrets if s)
+            known = set(self._state[0])
+            new = known | {s for s in secrets if s}
+            if new == known:
+                return
             # longest first, so a secret that contains another is masked whole
-            self._secrets = tuple(sorted(known, key=len, reverse=True))
+            ordered = tuple(sorted(new, key=lambda s: (-len(s), s)))
+            self._state = (ordered, re.compile("|".join(map(self._pattern, ordered))))
+
+    @staticmethod
+    def _pattern(secret: str) -> str:
+        escaped = re.escape(secret)
+        if len(secret) >= ANYWHERE_LENGTH:
+            return escaped
+        return f"(?<!{_WORD_CHAR}){escaped}(?!{_WORD_CHAR})"
 
     def scrub(self, text: object) -> str:
         out = str(text)
-        for secret in self._secrets:
-            if secret in out:
-                out = out.replace(secret, self.MASK)
-        return out
+        pattern = self._state[1]
+        if pattern is None:
+            return out
+        return pattern.sub(self.MASK, out)
 
     def __repr__(self) -> str:
-        return f"Scrubber({len(self._secrets)} secrets)"
+        return f"Scrubber({len(self._state[0])} secrets)"
 
 
 class BSGError(Exception):
