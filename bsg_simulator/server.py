@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import shlex
 import socket
 import sys
 import threading
@@ -16,6 +17,7 @@ import uvicorn
 
 from .app import SimulatorApp, create_app
 from .config import QuirkConfig, SimulatorConfig
+from .data import MESSAGE_ID_BASE
 from .simulator import Simulator
 
 
@@ -110,6 +112,28 @@ def run_in_thread(
         sock.close()
 
 
+def _exports(url: str, token: str | None, api_key: str | None, timezone: str) -> str:
+    """The shell line that points `bsg-analytics sync` (its settings) at this simulator: both
+    API families are served on the one base URL."""
+    env = {
+        "BSG_API_URL": url,
+        "BSG_REST_URL": url,
+        "BSG_API_TOKEN": token or "any-token",
+        "BSG_API_KEY": api_key or "test_any",
+        "BSG_TIMEZONE": timezone,
+    }
+    return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+
+
+def _clock_line(sim: Simulator) -> str:
+    clock = sim.clock
+    at = f"{clock.now_dt():%Y-%m-%d %H:%M:%S} UTC"
+    if not clock.live:
+        return f"Clock: frozen at {at} (filter[to] later than that is refused)"
+    pace = "real time" if clock.speed == 1 else f"x{clock.speed:g} real time"
+    return f"Clock: live ({pace}), now {at}"
+
+
 def main(
     host: str = "127.0.0.1",
     port: int = 8799,
@@ -119,20 +143,35 @@ def main(
     timezone: str = "UTC",
     token: str | None = None,
     api_key: str | None = None,
-    live: bool = False,
-    speed: float = 1.0,
+    live: bool = True,
+    speed: float | None = None,
     fault_rate: float = 0.0,
     latency_ms: float = 0.0,
     rate_limit: float = 0.0,
     quirks: list[str] | None = None,
 ) -> int:
-    """Run the simulator in the foreground until interrupted; 0 on a clean stop."""
+    """Run the simulator in the foreground until interrupted; 0 on a clean stop.
+
+    The clock is live by default: it starts at the real now and moves `speed` (default 1:
+    real time) simulated seconds per second, so a client asking for windows up to its own
+    "now" keeps being served however long this runs. `live=False` freezes it at the start
+    (`speed` then makes no sense and is refused). Port 0 picks a free port; the URL printed
+    says which."""
     quirks = list(quirks or [])
     if "list" in quirks:
         print(QuirkConfig.describe())
         return 0
     if not is_loopback(host):
         print(f"bsg-simulator: refusing to bind {host!r}: loopback only", file=sys.stderr)
+        return 2
+    if speed is not None and not live:
+        print(
+            "bsg-simulator: --speed sets a live clock; it cannot go with --frozen", file=sys.stderr
+        )
+        return 2
+    speed = 1.0 if speed is None else speed
+    if not speed > 0:
+        print(f"bsg-simulator: --speed must be > 0, not {speed}", file=sys.stderr)
         return 2
     try:
         config = SimulatorConfig(
@@ -156,13 +195,18 @@ def main(
     key = api_key or "test_any"
     print(
         f"BSG simulator: {ds.n_messages} messages in {ds.n_campaigns} campaigns "
-        f"(seed {seed}, {days} days, generated in {time.perf_counter() - t:.2f}s), "
-        f"clock {'live x' + str(speed) if live else 'frozen'} "
-        f"at {sim.clock.now_dt():%Y-%m-%d %H:%M:%S} UTC"
+        f"(seed {seed}, {days} days, generated in {time.perf_counter() - t:.2f}s)"
     )
+    print(_clock_line(sim))
     print(f"Serving on {url}  (Ctrl-C stops)")
+    print("Point `bsg-analytics sync` at it:")
+    print(f"  {_exports(url, token, api_key, timezone)}")
+    print("Or ask it directly:")
     print(f"  curl -g -H 'Authorization: Bearer {bearer}' '{url}/api/messages?page[limit]=15'")
-    print(f"  curl -H 'X-API-KEY: {key}' '{url}/rest/sms/{ds.n_messages and 100_000_001}'")
+    sms = (ds.m_channel[: sim.visible_count(sim.clock.now_s())] == 0).nonzero()[0]
+    if len(sms):  # the legacy REST API knows SMS only
+        print(f"  curl -H 'X-API-KEY: {key}' '{url}/rest/sms/{MESSAGE_ID_BASE + int(sms[0])}'")
+    sys.stdout.flush()
     server = _server(sim.app, log_level="info")
     try:
         server.run(sockets=[sock])
