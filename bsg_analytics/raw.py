@@ -8,12 +8,19 @@ Layout, one folder per request group so a rebuild can replay history in order::
 The `.meta.json` is written after the body and is the commit marker: a page without it was
 cut off mid-write and is ignored. Neither file ever holds a credential: params are the
 query string only, and headers are not kept.
+
+A committed page that cannot be read back (its body truncated, not gzip, missing or empty;
+its `.meta.json` not JSON or not a page's) is "unreadable": `read` raises the decoding error
+with the file named in a note; `iter_pages(on_error=...)` hands an `UnreadablePage` (the file
+and the error) to the callback and goes on with the next page. An error reading the store
+itself (permissions, the network) is not a bad page: it is raised either way.
 """
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -45,6 +52,65 @@ class RawPage:
         meta["fetched_at"] = self.fetched_at.isoformat()
         meta["bytes"] = len(self.body)
         return meta
+
+
+@dataclass
+class UnreadablePage:
+    """A committed page that cannot be read back: `path` is the file at fault (the body
+    `.json.gz`, or the `.meta.json` when that is the broken one); `meta` is the page's meta
+    when it could be read, else None."""
+
+    path: str
+    error: BaseException
+    meta: dict | None = None
+
+    @property
+    def reason(self) -> str:
+        """`unreadable raw page: EOFError: Compressed file ended before ...`, one line."""
+        text = " ".join(str(self.error).split())
+        name = type(self.error).__name__
+        return f"unreadable raw page: {name}: {text}" if text else f"unreadable raw page: {name}"
+
+    @property
+    def stream(self) -> str:
+        """The stream, from the meta or else from the path (`raw/<stream>/<date>/...`)."""
+        if self.meta and isinstance(self.meta.get("stream"), str):
+            return self.meta["stream"]
+        parts = self.path.split("/")
+        return parts[-5] if len(parts) >= 5 else ""
+
+    @property
+    def fetched_at(self) -> datetime:
+        """When the page was fetched: from the meta, else from the run id in the path
+        (`<yyyymmddThhmmss>Z-<hex>`), else midnight UTC of the date folder."""
+        if self.meta:
+            try:
+                return _aware(datetime.fromisoformat(self.meta["fetched_at"]))
+            except (KeyError, TypeError, ValueError):
+                pass
+        parts = self.path.split("/")
+        if len(parts) >= 4:
+            try:
+                return datetime.strptime(parts[-3].split("Z", 1)[0], "%Y%m%dT%H%M%S").replace(
+                    tzinfo=UTC
+                )
+            except ValueError:
+                pass
+            try:
+                return datetime.strptime(parts[-4], "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError:
+                pass
+        return datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# What a page that cannot be decoded raises: truncated gzip (EOFError), not gzip
+# (gzip.BadGzipFile), corrupt deflate (zlib.error), bad or non-page JSON (orjson's
+# JSONDecodeError is a ValueError; missing or extra keys: TypeError, KeyError).
+_DECODE_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, ValueError, TypeError, KeyError)
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -84,20 +150,60 @@ class RawStore:
         return sorted(out, key=_landing_order)
 
     def read(self, meta_path: str) -> RawPage:
-        meta = orjson.loads(self.data_dir.read_bytes(meta_path))
+        """The page whose `.meta.json` is `meta_path`; an unreadable page raises its decoding
+        error (EOFError, BadGzipFile, FileNotFoundError, JSONDecodeError...) with a note
+        naming the file."""
+        page = self.try_read(meta_path)
+        if isinstance(page, UnreadablePage):
+            page.error.add_note(f"raw page: {page.path}")
+            raise page.error
+        return page
+
+    def try_read(self, meta_path: str) -> RawPage | UnreadablePage:
+        """The page, or an `UnreadablePage` naming the file at fault. Errors of the store
+        itself (other than a missing file) are raised."""
         body_path = meta_path[: -len(".meta.json")] + ".json.gz"
-        body = gzip.decompress(self.data_dir.read_bytes(body_path))
-        meta.pop("bytes", None)
-        meta["fetched_at"] = datetime.fromisoformat(meta["fetched_at"])
-        return RawPage(**meta, body=body, path=body_path)
+        meta = None
+        try:
+            meta = orjson.loads(self.data_dir.read_bytes(meta_path))
+            if not isinstance(meta, dict):
+                raise ValueError(f"not a page's meta: {type(meta).__name__}")
+        except (FileNotFoundError, *_DECODE_ERRORS) as exc:
+            return UnreadablePage(meta_path, exc)
+        try:
+            data = self.data_dir.read_bytes(body_path)
+            if not data:
+                raise EOFError("empty file (0 bytes)")
+            body = gzip.decompress(data)
+        except (FileNotFoundError, *_DECODE_ERRORS) as exc:
+            return UnreadablePage(body_path, exc, dict(meta))
+        try:
+            fields = dict(meta)
+            fields.pop("bytes", None)
+            fields["fetched_at"] = datetime.fromisoformat(fields["fetched_at"])
+            return RawPage(**fields, body=body, path=body_path)
+        except _DECODE_ERRORS as exc:
+            return UnreadablePage(meta_path, exc, dict(meta))
 
     def iter_pages(
-        self, streams: Iterable[str] | None = None, run_id: str | None = None
+        self,
+        streams: Iterable[str] | None = None,
+        run_id: str | None = None,
+        on_error: Callable[[UnreadablePage], None] | None = None,
     ) -> Iterator[RawPage]:
+        """Committed pages in landing order. An unreadable page raises (see `read`), or,
+        with `on_error`, is handed to it and skipped."""
         for meta_path in self.list_meta(streams):
             if run_id and f"/{run_id}/" not in meta_path:
                 continue
-            yield self.read(meta_path)
+            if on_error is None:
+                yield self.read(meta_path)
+                continue
+            page = self.try_read(meta_path)
+            if isinstance(page, UnreadablePage):
+                on_error(page)
+            else:
+                yield page
 
 
 def _landing_order(meta_path: str) -> tuple:

@@ -14,11 +14,32 @@ The DuckDB warehouse is always a local file (DuckDB cannot write a database file
 bucket). For a local data directory it is `D/warehouse.duckdb`; for a remote one it is
 `./warehouse.duckdb` in the working folder at the time the `DataDir` is made. Either can be
 overridden with `DataDir(url, warehouse_path=...)` or the `BSG_WAREHOUSE_PATH` variable.
+
+Replacing every table at once (`transforms.pipeline.rebuild`): the new tables are written to a
+sibling `D/parquet.rebuild-<id>/` (outside `D/parquet/`, so no reader ever globs it), then
+`swap_in` puts them in place: it first writes the marker `D/parquet.rebuild-<id>.ready` (the
+build is complete), then
+
+- local disk: renames `D/parquet` to `D/parquet.old-<id>`, renames the build to `D/parquet`,
+  removes the marker, deletes the old tables. Between the two renames (two metadata
+  operations, microseconds) `D/parquet` does not exist: a reader globbing then sees no tables;
+  a reader that already opened a file keeps reading it.
+- object stores (no rename): copies the build over `D/parquet/` table by table (server-side
+  copies, one atomic PUT per object), deletes the objects the build does not have, removes
+  the marker, then the build. While it runs a reader may see some tables or partitions new
+  and some old, each file whole.
+
+A crash at any point is repaired by `clean_temporary` at the start of the next sync or
+rebuild: a build with its marker is complete and is installed (the swap is finished), a build
+without one is deleted, and leftover old tables are deleted (or put back when `D/parquet` is
+missing and no complete build exists).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,10 +51,20 @@ PARQUET = "parquet"
 STATE = "state"
 STAGING = "staging"  # beside parquet/, never inside a dataset (STACK-NOTES.md)
 WAREHOUSE_FILE = "warehouse.duckdb"
+TMP_PREFIX = ".tmp-"  # `write_bytes`' temporary files, beside their target
+PROBE_PREFIX = ".probe-"  # `check_writable`'s probe, under state/
+REBUILD_PREFIX = PARQUET + ".rebuild-"  # D/parquet.rebuild-<id>/: tables being rebuilt
+READY_SUFFIX = ".ready"  # D/parquet.rebuild-<id>.ready: that build is complete
+OLD_PREFIX = PARQUET + ".old-"  # D/parquet.old-<id>/: the tables a build replaced (local)
 
 
 S3_PROTOCOLS = ("s3", "s3a")
 WAREHOUSE_PATH_ENV = "BSG_WAREHOUSE_PATH"
+
+
+class SwapIncomplete(RuntimeError):
+    """Replacing D/parquet/ on an object store stopped after it began: some tables are new,
+    some old; the next `clean_temporary` (start of a sync or rebuild) finishes it."""
 
 
 def storage_options(url: str) -> dict:
@@ -132,6 +163,134 @@ class DataDir:
         if self.fs.exists(path):
             self.fs.rm(path, recursive=recursive)
 
+    # replacing every table; leftovers of killed runs --------------------------------------
+    def new_rebuild_root(self) -> str:
+        """A fresh name `parquet.rebuild-<id>` (relative to the data directory) to build a
+        full set of tables under; `swap_in` puts it in place of `parquet/`."""
+        return f"{REBUILD_PREFIX}{uuid.uuid4().hex[:12]}"
+
+    def swap_in(self, build: str) -> None:
+        """Replace `D/parquet/` by the complete tree `D/<build>/` (see the module doc).
+
+        Call it only with the sync lock held (`bsg_analytics.locking.sync_lock`), once every
+        file of the build is written. Local disk: it either installs the build or raises with
+        the old tables in place (the build is left to the caller to delete). Object stores: a
+        failure after the first copy raises `SwapIncomplete`, the build and its marker stay,
+        and `clean_temporary` finishes the swap."""
+        if not build.startswith(REBUILD_PREFIX) or "/" in build or build.endswith(READY_SUFFIX):
+            raise ValueError(f"not a rebuild root: {build!r}")
+        marker = self.path(build + READY_SUFFIX)
+        self.write_bytes(marker, b"")
+        try:
+            self._finish_swap(build)
+        except Exception as exc:
+            if self.is_local:  # the renames failed: nothing installed, the old tables in place
+                with contextlib.suppress(OSError):
+                    os.unlink(marker)
+                raise
+            reason = " ".join(str(exc).split())
+            raise SwapIncomplete(
+                f"replacing {self.uri(PARQUET)} stopped half-way ({type(exc).__name__}: "
+                f"{reason}); the next sync or rebuild finishes it from {self.uri(build)}"
+            ) from exc
+
+    def _finish_swap(self, build: str) -> None:
+        """Install the build whose marker exists; idempotent, so a crash can be repaired by
+        calling it again. The marker exists only once the build is complete, and is removed
+        before the build is: a marker without its build means an empty build (object store)
+        or one already renamed into place (local disk)."""
+        src, dst, marker = self.path(build), self.path(PARQUET), self.path(build + READY_SUFFIX)
+        if self.is_local:
+            old = self.path(OLD_PREFIX + build[len(REBUILD_PREFIX) :])
+            if os.path.isdir(src):
+                if os.path.lexists(dst):
+                    os.rename(dst, old)
+                try:
+                    os.rename(src, dst)
+                except BaseException:
+                    if os.path.lexists(old) and not os.path.lexists(dst):
+                        os.rename(old, dst)  # put the old tables back
+                    raise
+            # installed: the rest is tidying up, which `clean_temporary` redoes if it fails
+            with contextlib.suppress(OSError):
+                _fsync_dir(self.root)
+                os.unlink(marker)
+            shutil.rmtree(old, ignore_errors=True)
+            return
+        new = {p[len(src) + 1 :]: p for p in self.walk_files(src)}
+        old_files = {p[len(dst) + 1 :]: p for p in self.walk_files(dst)}
+        for table in sorted({_top(r) for r in new} | {_top(r) for r in old_files}):
+            # one table at a time: copy its files over, then drop the ones it no longer has
+            for rel in sorted(r for r in new if _top(r) == table):
+                self.fs.copy(new[rel], f"{dst}/{rel}")
+            stale = [old_files[r] for r in sorted(old_files) if _top(r) == table and r not in new]
+            if stale:
+                self.fs.rm(stale)
+        # the marker goes first: a build without its marker is garbage, never installed half
+        self.rm(marker)
+        self.rm(src, recursive=True)
+
+    def clean_temporary(self) -> int:
+        """Remove what killed runs left behind; returns the number of files removed.
+
+        Call it only with the sync lock held (`bsg_analytics.locking.sync_lock`): another
+        writer's temporary files are not leftovers. First the rebuilds (module doc): a
+        complete build (with its `.ready` marker) is installed, an incomplete
+        `parquet.rebuild-*` and an old `parquet.old-*` are deleted, except that an old one is
+        put back when `D/parquet` is missing. Then, on local disk, `write_bytes`' `.tmp-*`
+        files under `raw/` and `state/` (and in `D/` itself), `check_writable`'s `.probe-*`
+        under `state/`, and everything under `staging/`. Object stores have no temporary
+        files (a PUT is atomic): there it costs one listing of the top of the data directory,
+        for leftover rebuilds only."""
+        removed = self._finish_rebuilds()
+        if not self.is_local:
+            return removed
+        root = Path(self.root)
+        for sub, prefixes in ((RAW, (TMP_PREFIX,)), (STATE, (TMP_PREFIX, PROBE_PREFIX))):
+            for dirpath, _dirs, files in os.walk(root / sub):
+                for name in files:
+                    if name.startswith(prefixes):
+                        removed += _unlink(Path(dirpath, name))
+        if root.is_dir():
+            for entry in root.iterdir():
+                if entry.name.startswith(TMP_PREFIX) and not entry.is_dir():
+                    removed += _unlink(entry)
+        staging = root / STAGING
+        if staging.is_dir():
+            for entry in staging.iterdir():
+                removed += _remove_tree(entry)
+        return removed
+
+    def _finish_rebuilds(self) -> int:
+        try:
+            names = sorted(
+                p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.root, detail=False)
+            )
+        except FileNotFoundError:
+            return 0
+        ours = [n for n in names if n.startswith(REBUILD_PREFIX)]
+        markers = {n[: -len(READY_SUFFIX)] for n in ours if n.endswith(READY_SUFFIX)}
+        builds = {n for n in ours if not n.endswith(READY_SUFFIX)}
+        for build in sorted(markers):  # complete: finish installing it (or drop its marker)
+            self._finish_swap(build)
+        removed = 0
+        for build in sorted(builds - markers):  # half-built: garbage
+            removed += self._remove(self.path(build))
+        if self.is_local:
+            olds = [n for n in names if n.startswith(OLD_PREFIX) and os.path.isdir(self.path(n))]
+            if olds and not os.path.lexists(self.path(PARQUET)):
+                os.rename(self.path(olds.pop()), self.path(PARQUET))  # never left without
+            for name in olds:
+                removed += self._remove(self.path(name))
+        return removed
+
+    def _remove(self, path: str) -> int:
+        if self.is_local:
+            return _remove_tree(Path(path))
+        files = list(self.walk_files(path))
+        self.rm(path, recursive=True)
+        return len(files)
+
     def check_writable(self) -> None:
         """Fail at once, with one clear line, when the data directory cannot be written."""
         probe = self.path(STATE, f".probe-{uuid.uuid4().hex}")
@@ -143,6 +302,35 @@ class DataDir:
             raise PermissionError(
                 f"data directory {self.uri()} is not writable: {reason}"
             ) from None
+
+
+def _top(rel: str) -> str:
+    return rel.split("/", 1)[0]
+
+
+def _unlink(path: Path) -> int:
+    try:
+        path.unlink()
+        return 1
+    except FileNotFoundError:
+        return 0
+
+
+def _remove_tree(path: Path) -> int:
+    """Remove a file or a directory tree; returns the number of files removed."""
+    if path.is_symlink() or not path.is_dir():
+        return _unlink(path)
+    n = sum(len(files) for _root, _dirs, files in os.walk(path))
+    shutil.rmtree(path, ignore_errors=True)
+    return n
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _protocols(fs) -> tuple[str, ...]:

@@ -2,7 +2,18 @@
 
 batch = transform_pages(pages, zone)        # pure: no I/O
 write_batch(data_dir, batch)                # merge into D/parquet/, partition by partition
-rebuild(data_dir, zone)                     # drop D/parquet/, replay D/raw/ in landing order
+rebuild(data_dir, zone)                     # replay D/raw/ into new tables, then swap them in
+
+`rebuild` never touches `D/parquet/` until the new tables are complete: it replays D/raw/ in
+landing order into a sibling `D/parquet.rebuild-<id>/` (readers glob `D/parquet/` and never
+see it), then `DataDir.swap_in` puts it in place (two renames on local disk; a copy table by
+table on object stores; see `bsg_analytics.storage`). If anything fails before that, the
+half-built sibling is deleted and the old tables are left byte for byte as they were. A raw
+page that cannot be read (a truncated gzip, a broken `.meta.json`, a missing or empty body)
+does not stop it: the page is named in the `quarantine` table (reason `unreadable raw page:
+<error>`, raw_file its path) and in the report, and the rest is rebuilt. It starts with
+`DataDir.clean_temporary()` (leftovers of killed runs, an unfinished swap) and must run under
+the sync lock: `run_rebuild_command` takes it.
 """
 
 from __future__ import annotations
@@ -12,10 +23,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
+import orjson
 import polars as pl
 
-from bsg_analytics.raw import RawPage, RawStore
-from bsg_analytics.storage import PARQUET, DataDir
+from bsg_analytics.raw import RawPage, RawStore, UnreadablePage
+from bsg_analytics.storage import PARQUET, READY_SUFFIX, DataDir, SwapIncomplete
 from schemas.tables import TABLES
 
 from .campaigns import transform_campaigns
@@ -115,10 +127,47 @@ def transform_pages(pages: Iterable[RawPage], zone: tzinfo | str | None = "UTC")
     return Batch(tables=tables, report=report)
 
 
-def write_batch(data_dir: DataDir, batch: Batch) -> dict[str, int]:
-    """Merge a batch into D/parquet/ (latest row per key; quarantine appended, de-duplicated).
-    Returns rows written per table (rows of the batch, not of the touched partitions)."""
-    return write_tables(data_dir, batch.tables)
+def write_batch(data_dir: DataDir, batch: Batch, root: str = PARQUET) -> dict[str, int]:
+    """Merge a batch into D/parquet/ (latest row per key; quarantine appended, de-duplicated),
+    or into D/<root>/. Returns rows written per table (rows of the batch, not of the touched
+    partitions)."""
+    return write_tables(data_dir, batch.tables, root=root)
+
+
+@dataclass
+class RebuildReport(TransformReport):
+    """A TransformReport of the whole replay, plus the raw pages that could not be read
+    (each one is a row of `quarantine`; `pages` counts only the pages read)."""
+
+    unreadable: list[UnreadablePage] = field(default_factory=list)
+
+    @property
+    def pages_unreadable(self) -> int:
+        return len(self.unreadable)
+
+    def as_dict(self) -> dict:
+        out = super().as_dict()
+        out["pages_unreadable"] = self.pages_unreadable
+        out["unreadable"] = [{"path": u.path, "reason": u.reason} for u in self.unreadable]
+        return out
+
+
+def unreadable_rows(pages: list[UnreadablePage]) -> list[QuarantineRow]:
+    """One quarantine row per unreadable raw page: the reason, the file, its meta as `raw`."""
+    rows = []
+    for u in pages:
+        endpoint = u.meta.get("endpoint") if u.meta else None
+        rows.append(
+            QuarantineRow(
+                endpoint if isinstance(endpoint, str) else u.stream,
+                u.reason,
+                "" if u.meta is None else orjson.dumps(u.meta).decode(),
+                None,
+                u.path,
+                u.fetched_at,
+            )
+        )
+    return rows
 
 
 def _chunks(pages: Iterator[RawPage]) -> Iterator[list[RawPage]]:
@@ -134,30 +183,66 @@ def _chunks(pages: Iterator[RawPage]) -> Iterator[list[RawPage]]:
         yield chunk
 
 
-def rebuild(data_dir: DataDir, zone: tzinfo | str | None = "UTC") -> TransformReport:
-    """Delete D/parquet/ and re-derive every table from D/raw/, in landing order, a bounded
-    chunk of pages at a time (memory follows the chunk and the partitions it touches)."""
-    data_dir.rm(data_dir.path(PARQUET), recursive=True)
+def rebuild(data_dir: DataDir, zone: tzinfo | str | None = "UTC") -> RebuildReport:
+    """Re-derive every table from D/raw/, in landing order, a bounded chunk of pages at a time
+    (memory follows the chunk and the partitions it touches), into a sibling of D/parquet/
+    that replaces it only once complete (module doc). Unreadable raw pages are quarantined
+    and listed in the report; any other failure raises with D/parquet/ untouched.
+
+    The caller holds the sync lock (`bsg_analytics.locking.sync_lock`), as
+    `run_rebuild_command` does."""
+    data_dir.clean_temporary()
+    build = data_dir.new_rebuild_root()
     store = RawStore(data_dir)
-    total = TransformReport()
-    for chunk in _chunks(store.iter_pages()):
-        batch = transform_pages(chunk, zone)
-        write_batch(data_dir, batch)
-        total.merge(batch.report)
-    total.check()
+    total = RebuildReport()
+    try:
+        for chunk in _chunks(store.iter_pages(on_error=total.unreadable.append)):
+            batch = transform_pages(chunk, zone)
+            write_batch(data_dir, batch, root=build)
+            total.merge(batch.report)
+        if total.unreadable:
+            frame = quarantine_frame(unreadable_rows(total.unreadable))
+            write_tables(data_dir, {"quarantine": frame}, root=build)
+            total.table_rows["quarantine"] = total.table_rows.get("quarantine", 0) + frame.height
+        total.check()
+        data_dir.makedirs(data_dir.path(build))  # no pages at all: an empty set of tables
+        data_dir.swap_in(build)
+    except SwapIncomplete:
+        raise  # the build is what finishes the swap: it stays
+    except BaseException:
+        # not installed: drop the half-built tables (unless an object-store swap was
+        # interrupted, its marker written: then the next clean_temporary finishes it)
+        if not data_dir.exists(data_dir.path(build + READY_SUFFIX)):
+            data_dir.rm(data_dir.path(build), recursive=True)
+        raise
     return total
 
 
 def run_rebuild_command(settings) -> int:
-    """`bsg-analytics rebuild`: one summary line on stdout; exit code 0, or 1 with a reason."""
+    """`bsg-analytics rebuild`, under the sync lock (a rebuild never races a sync): one
+    summary line on stdout, exit code 0 (unreadable raw pages are counted and the first one
+    named in it); or one line on stderr, exit code 1, with the tables left as they were."""
     import sys
 
+    from bsg_analytics.locking import sync_lock
+
     started = time.perf_counter()
+    data_dir = None
     try:
         data_dir = DataDir(settings.data_dir)
-        report = rebuild(data_dir, settings.zone)
+        with sync_lock(data_dir):
+            report = rebuild(data_dir, settings.zone)
+    except SwapIncomplete as exc:
+        print(f"bsg-analytics: rebuild failed: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
-        print(f"bsg-analytics: rebuild failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        reason = " ".join(str(exc).split())
+        where = f" in {data_dir.uri(PARQUET)}" if data_dir is not None else ""
+        print(
+            f"bsg-analytics: rebuild failed: {type(exc).__name__}"
+            f"{': ' + reason if reason else ''}; the tables{where} were left as they were",
+            file=sys.stderr,
+        )
         return 1
     t = report.totals
     unknown_f = sum(len(v) for v in report.unknown_fields.values())
@@ -167,5 +252,18 @@ def run_rebuild_command(settings) -> int:
         f"{t.quarantined} quarantined, {t.duplicates} duplicates; "
         f"{unknown_f} unknown fields, {unknown_s} unknown statuses "
         f"({time.perf_counter() - started:.1f}s) into {data_dir.uri(PARQUET)}"
+        + _unreadable_note(report)
     )
     return 0
+
+
+def _unreadable_note(report: RebuildReport) -> str:
+    if not report.unreadable:
+        return ""
+    first = report.unreadable[0]
+    n = report.pages_unreadable
+    pages = "1 raw page was" if n == 1 else f"{n} raw pages were"
+    return (
+        f"; {pages} unreadable and skipped, recorded in quarantine "
+        f"(first: {first.path}: {first.reason.removeprefix('unreadable raw page: ')})"
+    )
