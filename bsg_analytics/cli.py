@@ -72,8 +72,21 @@ def sync(
         typer.Option(help="auto, prefect or plain [env: BSG_ORCHESTRATOR]"),
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="set the saved state aside (as `reset` does) and read from the start again; "
+            "raw pages and tables are kept",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="print the plan of this sync and stop; calls no API"),
+    ] = False,
 ) -> None:
-    """Extract from the BSG API, transform, load, and build the warehouse."""
+    """Extract from the BSG API, transform, load, and build the warehouse. An interrupted
+    sync is continued by the next one asked the same."""
     settings = _settings(
         orchestrator=orchestrator,
         data_dir=data_dir,
@@ -90,8 +103,43 @@ def sync(
         from flows.run import run_sync_command
     except ImportError:
         raise _not_built("sync") from None
-    code = run_sync_command(settings, since=since_d, until=until_d, progress=progress)
+    code = run_sync_command(
+        settings,
+        since=since_d,
+        until=until_d,
+        progress=progress,
+        full_refresh=full_refresh,
+        dry_run=dry_run,
+    )
     raise typer.Exit(code)
+
+
+@app.command()
+def status(
+    data_dir: DataDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the status as JSON")] = False,
+) -> None:
+    """The last sync, the watermark, an unfinished run, rows per table, quarantine counts,
+    and what the next `sync` will do. Reads only; calls no API."""
+    settings = _settings(data_dir=data_dir)
+    from bsg_analytics.status import run_status_command
+
+    raise typer.Exit(run_status_command(settings, as_json))
+
+
+@app.command()
+def reset(
+    data_dir: DataDirOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
+) -> None:
+    """Set the sync state aside (under D/state/aside-<time>/) so the next sync reads from the
+    start again. Raw pages and tables are kept; nothing is deleted."""
+    settings = _settings(data_dir=data_dir)
+    if not yes and sys.stdin.isatty():
+        typer.confirm("Set the sync state aside? The next sync reads from the start", abort=True)
+    from bsg_analytics.status import run_reset_command
+
+    raise typer.Exit(run_reset_command(settings))
 
 
 @app.command(context_settings={"allow_extra_args": False})
@@ -104,8 +152,18 @@ def simulate(
     timezone: Annotated[str, typer.Option(help="the account's time zone")] = "UTC",
     token: Annotated[str | None, typer.Option(help="the one bearer token accepted")] = None,
     api_key: Annotated[str | None, typer.Option(help="the one X-API-KEY accepted")] = None,
-    live: Annotated[bool, typer.Option(help="time moves on; statuses advance")] = False,
-    speed: Annotated[float, typer.Option(help="live mode: simulated seconds per second")] = 1.0,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live/--frozen",
+            help="live: the clock runs from the real now, statuses advance; "
+            "frozen: the clock stays at the start (windows past it are refused)",
+        ),
+    ] = True,
+    speed: Annotated[
+        float | None,
+        typer.Option(help="simulated seconds per real second (a live clock); default 1"),
+    ] = None,
     fault_rate: Annotated[float, typer.Option(help="share of requests that fail")] = 0.0,
     latency_ms: Annotated[float, typer.Option(help="added latency per request")] = 0.0,
     rate_limit: Annotated[float, typer.Option(help="requests per second before 429s")] = 0.0,
@@ -114,7 +172,7 @@ def simulate(
         typer.Option(help="NAME=VARIANT, repeatable; `--quirk list` shows them"),
     ] = None,
 ) -> None:
-    """Run the simulator of the BSG API alone."""
+    """Run the simulator of the BSG API alone; it prints the lines that point `sync` at it."""
     try:
         from bsg_simulator.server import main as simulator_main
     except ImportError:

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from bsg_analytics.raw import RawPage, RawStore
+from bsg_analytics.raw import RawPage, RawStore, new_run_id
 from bsg_client import ApiResponse, BSGAPIError, BSGClient, Window, split_windows
 from bsg_client.client import LEGACY_NOT_FOUND, legacy_error_code
-from bsg_client.windows import to_instant
+from bsg_client.windows import GRID_ORIGIN, MAX_GRID_DAYS, to_instant
 
 log = logging.getLogger("bsg_analytics.extract")
 
@@ -39,7 +39,7 @@ MESSAGES_PATH = "/api/messages"
 CAMPAIGN_LIST_PATHS = ("/api/campaign", "/api/campaigns")  # the page's text, its curl example
 CAMPAIGN_TYPES = ("sms", "rcs")
 DEFAULT_BACKFILL_DAYS = 90
-CAMPAIGN_WINDOW_DAYS = 92  # capped at 3 calendar months by split_windows
+CAMPAIGN_WINDOW_DAYS = MAX_GRID_DAYS  # the longest grid step within 3 calendar months
 
 
 @dataclass
@@ -70,6 +70,18 @@ class WindowResult:
     def campaigns(self) -> dict[int, str]:
         """Alias of `campaign_statuses`: campaign id -> status as seen."""
         return self.campaign_statuses
+
+    def shortfall(self) -> str:
+        """What the API did when the read came out short, in words."""
+        text = (
+            f"announced {self.total} rows and served {self.distinct_ids} distinct ids in "
+            f"{self.pages} pages"
+        )
+        if self.duplicates:
+            text += f" ({self.duplicates} records repeated)"
+        if self.stalled:
+            text += ", then pages with no new id"
+        return text
 
     def summary(self) -> dict[str, Any]:
         """Plain numbers, fit for a log line or a Prefect artifact."""
@@ -108,24 +120,56 @@ class LegacyResult:
     raw_paths: list[str] = field(default_factory=list)
 
 
+def message_job_key(window: Window) -> str:
+    return f"messages/{window.key}"
+
+
+def campaign_job_key(campaign_type: str, window: Window) -> str:
+    return f"campaigns/{campaign_type}/{window.key}"
+
+
 @dataclass
 class Plan:
-    """What a sync will read: its windows and the open campaigns whose detail to re-read."""
+    """What a sync will read: its windows, the open campaigns whose detail to re-read, and
+    what became of the unfinished run it found (taken over, retired, or none)."""
 
     windows: list[Window]
     since: datetime
     until: datetime
-    open_campaign_ids: list[int]
+    open_campaigns: dict[int, str]  # id -> status as last seen
     basis: str  # "since" (given), "watermark" (saved state minus look-back), "default"
     # the campaign list's windows (by creation time): same range, up to 3 months each
     campaign_windows: list[Window] = field(default_factory=list)
-    # the arguments as asked (None = not given): a run started again with the same ones
-    # resumes the unfinished checkpoint (SyncState.start_run)
+    # the arguments as asked (None = not given): a run asked the same takes the unfinished
+    # checkpoint over
     request: tuple[str | None, str | None] = (None, None)
+    run_id: str = ""
+    takes_over: str | None = None  # the unfinished run whose done jobs this plan keeps
+    retires: str | None = None  # the unfinished run this plan replaces (its rest included)
+    carried_done: dict[str, datetime] = field(default_factory=dict)  # job -> read began
+    carried_windows: int = 0  # windows of a retired run added to this plan
 
     @property
-    def open_campaigns(self) -> list[int]:
-        return self.open_campaign_ids
+    def open_campaign_ids(self) -> list[int]:
+        return sorted(self.open_campaigns)
+
+    @property
+    def message_jobs(self) -> list[tuple[str, Window]]:
+        return [(message_job_key(w), w) for w in self.windows]
+
+    @property
+    def campaign_jobs(self) -> list[tuple[str, Window, str]]:
+        return [
+            (campaign_job_key(t, w), w, t) for w in self.campaign_windows for t in CAMPAIGN_TYPES
+        ]
+
+    @property
+    def job_keys(self) -> list[str]:
+        return [k for k, _ in self.message_jobs] + [k for k, _, _ in self.campaign_jobs]
+
+    @property
+    def pending_keys(self) -> list[str]:
+        return [k for k in self.job_keys if k not in self.carried_done]
 
     def __iter__(self):
         return iter(self.windows)
@@ -188,11 +232,23 @@ def _read_window(
     return result
 
 
+def reread_group(group: str, attempt: int) -> str:
+    """The raw group of the `attempt`-th read of a window in one run (the first keeps its
+    name), so a re-read never overwrites the pages of the read before it."""
+    return group if attempt <= 1 else f"{group}.reread-{attempt}"
+
+
 def extract_messages_window(
-    client: BSGClient, raw_store: RawStore, window: Window, run_id: str, *, parallel: int = 1
+    client: BSGClient,
+    raw_store: RawStore,
+    window: Window,
+    run_id: str,
+    *,
+    parallel: int = 1,
+    attempt: int = 1,
 ) -> WindowResult:
     """Every message of `window` (both channels: /api/messages has no type filter)."""
-    result = WindowResult("messages", window.key, window.key)
+    result = WindowResult("messages", window.key, reread_group(window.key, attempt))
     return _read_window(
         client, raw_store, "messages", MESSAGES_PATH, window.params(), result, run_id, parallel
     )
@@ -206,12 +262,13 @@ def extract_campaigns_window(
     run_id: str,
     *,
     parallel: int = 1,
+    attempt: int = 1,
 ) -> WindowResult:
     """Campaigns of one type (``sms`` or ``rcs``; ask for both) created in `window`; the
     result carries each campaign's id and status as seen."""
     if campaign_type not in CAMPAIGN_TYPES:
         raise ValueError(f"campaign_type must be one of {CAMPAIGN_TYPES}")
-    group = f"{window.key}.type={campaign_type}"
+    group = reread_group(f"{window.key}.type={campaign_type}", attempt)
     params = {**window.params(), "filter[type]": campaign_type}
 
     def statuses(page) -> None:
@@ -373,14 +430,39 @@ def _as_instant(value: datetime | date | str | None, zone) -> datetime | None:
     return to_instant(value, zone)
 
 
+def _outside(windows: Iterable[Window], start: datetime, end: datetime) -> list[Window]:
+    """The parts of `windows` that lie outside ``[start, end)``."""
+    out: list[Window] = []
+    for w in windows:
+        if w.start < start:
+            out.append(Window(w.start, min(w.end, start), w.zone_name))
+        if w.end > end:
+            out.append(Window(max(w.start, end), w.end, w.zone_name))
+    return [w for w in out if w.start < w.end]
+
+
+def _continued(
+    windows: list[Window], pending: list[Window], end: datetime, days: int, grid: dict
+) -> list[Window]:
+    """An interrupted run's windows continued up to `end`: kept as they are, except the last
+    one when it was not written, which is planned again from its start (so a run taken over
+    many times does not grow a tail of tiny windows)."""
+    if not windows:
+        return []
+    keep = windows[:-1] if windows[-1] in pending else windows
+    tail = windows[-1].start if windows[-1] in pending else windows[-1].end
+    return [*keep, *split_windows(tail, end, days, **grid)]
+
+
 def plan_windows(
     settings,
     state,
     since: datetime | date | str | None = None,
     until: datetime | date | str | None = None,
     now: datetime | None = None,
+    run_id: str | None = None,
 ) -> Plan:
-    """The windows of a sync, in order.
+    """The windows of a sync, in order, on the fixed grid (`bsg_client.windows.GRID_ORIGIN`).
 
     - `since` given (a date is local midnight in ``settings.timezone``): from there;
     - else from the saved watermark minus ``settings.lookback_hours`` (72 h by default, the
@@ -388,16 +470,26 @@ def plan_windows(
     - with no state yet: 90 days back, from local midnight.
 
     `until` (a date means its local midnight, exclusive) defaults to now; no window ends in
-    the future. Windows are ``settings.window_days`` long at most. The plan also lists the
-    open (non-final) campaigns saved in `state`, whose detail should be read again, and the
-    campaign list's windows (same range, up to 3 months each). ``state.start_run(plan)``
-    resumes an unfinished run asked with the same `since`/`until` instead of this plan.
+    the future. Windows are ``settings.window_days`` long at most, campaign list windows up
+    to `CAMPAIGN_WINDOW_DAYS`.
+
+    An unfinished run in `state` (``state.run``) is never an error. Asked the same
+    `since`/`until`, this plan *takes it over*: its windows are that run's windows (the jobs
+    it finished stay done, ``carried_done``, with the moment each was read) plus windows
+    from that run's end up to `now`. Asked something else, it *retires* it: the parts of its
+    unfinished windows outside this range are added to this plan, so its promise is kept.
     """
     zone = settings.zone
     now = (now or datetime.now(UTC)).astimezone(UTC)
+    request = tuple(None if v is None else _as_instant(v, zone).isoformat() for v in (since, until))
+    previous = getattr(state, "run", None) if state is not None else None
+    same = previous is not None and tuple(previous.request) == request
     start = _as_instant(since, zone)
     basis = "since"
-    if start is None:
+    if same and previous.since is not None:
+        start = previous.since
+        basis = "takeover"
+    elif start is None:
         watermark = getattr(state, "watermark", None) if state is not None else None
         if watermark is not None:
             start = watermark - timedelta(hours=settings.lookback_hours)
@@ -407,16 +499,43 @@ def plan_windows(
             start = to_instant(first_day, zone)
             basis = "default"
     end = _as_instant(until, zone) or now
-    windows = split_windows(start, end, settings.window_days, zone, now)
-    campaign_windows = split_windows(start, end, CAMPAIGN_WINDOW_DAYS, zone, now)
-    open_ids = sorted(getattr(state, "open_campaigns", {}) or {}) if state is not None else []
-    request = tuple(None if v is None else _as_instant(v, zone).isoformat() for v in (since, until))
-    return Plan(
+    grid = {"zone": zone, "now": now, "grid": GRID_ORIGIN}
+    if same and previous.windows:
+        # the interrupted run's own windows, the last one re-planned up to now unless written
+        windows = _continued(previous.windows, previous.pending(), end, settings.window_days, grid)
+        campaign_windows = _continued(
+            previous.campaign_windows,
+            previous.pending_campaign_windows(),
+            end,
+            CAMPAIGN_WINDOW_DAYS,
+            grid,
+        )
+    else:
+        windows = split_windows(start, end, settings.window_days, **grid)
+        campaign_windows = split_windows(start, end, CAMPAIGN_WINDOW_DAYS, **grid)
+    planned_until = windows[-1].end if windows else start
+    carried_windows = 0
+    if previous is not None and not same:
+        extra = _outside(previous.pending(), start, planned_until)
+        extra_c = _outside(previous.pending_campaign_windows(), start, planned_until)
+        windows = sorted({*windows, *extra}, key=lambda w: (w.start, w.end))
+        campaign_windows = sorted({*campaign_windows, *extra_c}, key=lambda w: (w.start, w.end))
+        carried_windows = len(extra) + len(extra_c)
+    open_campaigns = dict(getattr(state, "open_campaigns", {}) or {}) if state else {}
+    plan = Plan(
         windows=windows,
         since=start,
-        until=windows[-1].end if windows else start,
-        open_campaign_ids=open_ids,
+        until=planned_until,
+        open_campaigns=open_campaigns,
         basis=basis,
         campaign_windows=campaign_windows,
         request=request,  # type: ignore[arg-type]
+        run_id=run_id or new_run_id(now),
+        takes_over=previous.run_id if same else None,
+        retires=previous.run_id if previous is not None and not same else None,
+        carried_windows=carried_windows,
     )
+    if same:
+        keys = set(plan.job_keys)
+        plan.carried_done = {k: t for k, t in previous.done.items() if k in keys}
+    return plan

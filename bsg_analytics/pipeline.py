@@ -22,19 +22,22 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 
+from bsg_analytics import extract
+from bsg_analytics.locking import sync_lock
 from bsg_analytics.raw import RawPage, RawStore, new_run_id
 from bsg_analytics.settings import Settings
+from bsg_analytics.state import SyncState, reset_state
 from bsg_analytics.storage import DataDir
+from schemas.statuses import FINAL_CAMPAIGN_STATUSES
 
 log = logging.getLogger("bsg_analytics.sync")
 
-CAMPAIGN_TYPES = ("sms", "rcs")
 DETAIL_CHUNK = 25  # campaign details per job
 # Raw (uncompressed) page bytes the writer transforms and merges at once: ~30 pages of 500
 # simulated messages. The transform holds several times this; 16 MiB measured ~50 MB more
@@ -59,6 +62,8 @@ class JobOutcome:
     result: object
     pages: list[str]
     seconds: float
+    started_at: datetime | None = None  # when its read began (the checkpoint keeps it)
+    reads: int = 1  # reads of the window this run (more when the API served it short)
 
 
 def _transform_report():
@@ -77,6 +82,14 @@ class SyncReport:
     campaigns_detailed: int = 0
     seconds: float = 0.0
     transform: object = field(default_factory=_transform_report)  # TransformReport, merged
+    since: datetime | None = None
+    until: datetime | None = None
+    basis: str = ""
+    took_over: str | None = None  # the interrupted run this one finished
+    retired: str | None = None  # the unfinished run this one replaced (its rest included)
+    rereads: int = 0  # windows read again in this run because the API served them short
+    temporary_removed: int = 0
+    notices: list[str] = field(default_factory=list)  # said once per run, see `notices`
 
     @property
     def records_in(self) -> int:
@@ -109,6 +122,14 @@ class SyncReport:
             "messages_per_second": round(self.messages_per_second, 1),
             "unknown_fields": self.transform.unknown_fields,
             "unknown_statuses": self.transform.unknown_statuses,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "basis": self.basis,
+            "took_over": self.took_over,
+            "retired": self.retired,
+            "rereads": self.rereads,
+            "notices": list(self.notices),
+            "null_amounts": dict(self.transform.null_amounts),
         }
 
 
@@ -121,6 +142,7 @@ class JobContext:
     run_id: str
     client: object | None = None
     parallel: int | None = None  # pages of one job in flight; None: settings.concurrency
+    now: datetime | None = None  # a fixed clock (tests); None: the real one
 
     def __getstate__(self):
         return {
@@ -128,13 +150,19 @@ class JobContext:
             "run_id": self.run_id,
             "client": None,
             "parallel": self.parallel,
+            "now": self.now,
         }
+
+    def cancel(self) -> None:
+        """End the jobs in flight at their next request (see `BSGClient.cancel`)."""
+        if self.client is not None and hasattr(self.client, "cancel"):
+            self.client.cancel()
 
     def run(self, job: Job) -> JobOutcome:
         client = self.client or _process_client(self.settings)
         raw_store = RawStore(DataDir(self.settings.data_dir))
         parallel = self.parallel or self.settings.concurrency
-        return run_job(job, client, raw_store, self.run_id, parallel=parallel)
+        return run_job(job, client, raw_store, self.run_id, parallel=parallel, now=self.now)
 
 
 def page_parallel(concurrency: int, jobs: int) -> int:
@@ -183,6 +211,11 @@ def thread_mapper(max_workers: int) -> Mapper:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     yield fut.result()
+        except BaseException:
+            # a failure, Ctrl-C, or the caller stopping: jobs in flight stop at their next
+            # request instead of reading their windows to the end first
+            context.cancel()
+            raise
         finally:
             # on an error (or the caller stopping), jobs not yet started are not started
             pool.shutdown(wait=True, cancel_futures=True)
@@ -223,34 +256,63 @@ def day_start(day: date, settings: Settings) -> datetime:
 
 
 class IncompleteWindow(RuntimeError):
-    """A window ended short of the total the API announced; it is not checkpointed."""
+    """A window the API kept serving short of the total it announced; not checkpointed."""
 
 
-def run_job(job: Job, client, raw_store: RawStore, run_id: str, parallel: int = 1) -> JobOutcome:
+# Reads of one window in one run before a short answer fails the run: a total announced
+# once too high, or a page repeated, is read again at once; an API that keeps doing it is
+# named in the failure.
+WINDOW_READS = 3
+
+
+def run_job(
+    job: Job,
+    client,
+    raw_store: RawStore,
+    run_id: str,
+    parallel: int = 1,
+    now: datetime | None = None,
+) -> JobOutcome:
     """Extract one job. `parallel` pages of a window may be in flight at once; the client's
-    shared limiter bounds the requests in flight across all jobs."""
-    from bsg_analytics import extract
-
+    shared limiter bounds the requests in flight across all jobs. A list window served short
+    of its announced total is read again (each read lands under its own raw group), up to
+    `WINDOW_READS` reads; every page landed is handed on."""
+    started_at = now or datetime.now(UTC)
     started = time.perf_counter()
-    if job.kind == "messages":
-        result = extract.extract_messages_window(
-            client, raw_store, job.window, run_id, parallel=parallel
-        )
-    elif job.kind == "campaigns":
-        result = extract.extract_campaigns_window(
-            client, raw_store, job.window, job.campaign_type, run_id, parallel=parallel
-        )
-    elif job.kind == "details":
+    if job.kind == "details":
         result = extract.extract_campaign_details(
             client, raw_store, list(job.ids), run_id, parallel=parallel
         )
-    else:  # pragma: no cover - a programming error
-        raise ValueError(f"unknown job kind {job.kind!r}")
-    if getattr(result, "complete", True) is False:
+        return JobOutcome(job, result, _paths(result), time.perf_counter() - started, started_at)
+    paths: list[str] = []
+    for attempt in range(1, WINDOW_READS + 1):
+        if job.kind == "messages":
+            result = extract.extract_messages_window(
+                client, raw_store, job.window, run_id, parallel=parallel, attempt=attempt
+            )
+        elif job.kind == "campaigns":
+            result = extract.extract_campaigns_window(
+                client,
+                raw_store,
+                job.window,
+                job.campaign_type,
+                run_id,
+                parallel=parallel,
+                attempt=attempt,
+            )
+        else:  # pragma: no cover - a programming error
+            raise ValueError(f"unknown job kind {job.kind!r}")
+        paths += _paths(result)
+        if result.complete:
+            break
+        log.warning("%s: the API %s; reading it again", job.key, result.shortfall())
+    else:
         raise IncompleteWindow(
-            f"{job.key}: the API announced more rows than it served; the window will be re-read"
+            f"{job.key}: the API {result.shortfall()}, {WINDOW_READS} reads in a row; "
+            "nothing of this window is checkpointed, so the next sync reads it again"
         )
-    return JobOutcome(job, result, _paths(result), time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return JobOutcome(job, result, paths, seconds, started_at, reads=attempt)
 
 
 def _paths(result) -> list[str]:
@@ -273,10 +335,13 @@ def run_sync(
     progress: Progress | None = None,
     now: datetime | None = None,
     build_warehouse: bool = True,
+    full_refresh: bool = False,
 ) -> SyncReport:
-    from bsg_analytics import extract
-    from bsg_analytics.locking import sync_lock
-    from bsg_analytics.state import SyncState
+    """One sync: plan (taking over or retiring an unfinished run), extract, write, finish.
+
+    `now` fixes the clock (tests); by default every read is stamped with the real time.
+    `full_refresh` sets the state aside first (`bsg_analytics.state.reset_state`), so the
+    run plans as on a new data directory; raw pages and tables are kept."""
     from bsg_client import BSGClient
 
     progress = progress or Progress()
@@ -284,11 +349,15 @@ def run_sync(
     data_dir.check_writable()
     started = time.perf_counter()
     fixed_mmap_threshold()
-    now = now or datetime.now(UTC)
     since_dt = day_start(since, settings) if since else None
     until_dt = day_start(until, settings) if until else None
 
     with sync_lock(data_dir):
+        removed = data_dir.clean_temporary()
+        if full_refresh:
+            aside = reset_state(data_dir)
+            if aside:
+                progress.message(f"state set aside in {aside}; reading from the start")
         state = SyncState.load(data_dir)
         raw_store = RawStore(data_dir)
         own_client = client is None
@@ -305,11 +374,11 @@ def run_sync(
                 now,
                 mapper or thread_mapper(settings.concurrency),
                 progress,
-                extract,
             )
         finally:
             if own_client:
                 client.close()
+        report.temporary_removed = removed
         if build_warehouse:
             from bsg_analytics.warehouse import build_warehouse as build
 
@@ -318,34 +387,50 @@ def run_sync(
     return report
 
 
-def _sync(
-    settings, state, data_dir, raw_store, client, since, until, now, mapper, progress, extract
-):
+def _sync(settings, state, data_dir, raw_store, client, since, until, now, mapper, progress):
+    if hasattr(client, "resume"):
+        client.resume()  # a client stopped by an earlier run on it
     plan = extract.plan_windows(settings, state, since, until, now)
-    run = state.start_run(plan)  # resumes an unfinished run of the same plan
-    run_id = run.run_id
-    report = SyncReport(run_id=run_id)
+    run = state.start_run(plan)
+    report = SyncReport(
+        run_id=run.run_id,
+        since=plan.since,
+        until=plan.until,
+        basis=plan.basis,
+        took_over=plan.takes_over,
+        retired=plan.retires,
+    )
+    if plan.takes_over:
+        report.notices.append(
+            f"continued interrupted run {plan.takes_over}: "
+            f"{len(plan.carried_done)} of {len(plan.job_keys)} windows were already written"
+        )
+    if plan.retires:
+        report.notices.append(
+            f"replaced unfinished run {plan.retires}, which asked for another range; "
+            f"its {plan.carried_windows} unread windows were read in this run"
+        )
 
-    message_jobs = [Job("messages", f"messages/{w.key}", window=w) for w in plan.windows]
+    message_jobs = [Job("messages", k, window=w) for k, w in plan.message_jobs]
     campaign_jobs = [
-        Job("campaigns", f"campaigns/{t}/{w.key}", window=w, campaign_type=t)
-        for w in plan.campaign_windows
-        for t in CAMPAIGN_TYPES
+        Job("campaigns", k, window=w, campaign_type=t) for k, w, t in plan.campaign_jobs
     ]
     all_jobs = message_jobs + campaign_jobs
-    todo = [j for j in all_jobs if not state.is_window_done(j.key)]
+    todo = [j for j in all_jobs if not state.is_done(j.key)]
     report.windows_total = len(all_jobs)
     report.windows_skipped = len(all_jobs) - len(todo)
     progress = _Locked(progress)  # the writer thread reports too
     progress.start(len(all_jobs), report.windows_skipped)
 
     def window_written(outcome: JobOutcome, rows: int) -> None:
-        state.mark_window_done(outcome.job.key)
+        state.mark_done(outcome.job.key, outcome.started_at or datetime.now(UTC))
         report.windows_done += 1
+        report.rereads += outcome.reads - 1
         progress.advance(outcome, rows)
 
     def context_for(jobs: list[Job]) -> JobContext:
-        return JobContext(settings, run_id, client, page_parallel(settings.concurrency, len(jobs)))
+        parallel = page_parallel(settings.concurrency, len(jobs))
+        return JobContext(settings, run.run_id, client, parallel, now)
 
     writer = WindowWriter(
         read=lambda path: raw_store.read(_meta_path(path)),
@@ -356,7 +441,8 @@ def _sync(
     # transformed together so list and detail columns meet in one batch
     campaign_pages: list[str] = []
     seen: dict[int, str] = {}
-    done_campaign_jobs: list[Job] = []
+    not_found: set[int] = set()
+    done_campaign_jobs: list[JobOutcome] = []
     try:
         # each message window goes to the writer as soon as it lands, and is written while
         # the others are read, and while the campaign lists and details are read after them
@@ -368,7 +454,7 @@ def _sync(
             writer.check()
             campaign_pages.extend(outcome.pages)
             seen.update(outcome.result.campaign_statuses)
-            done_campaign_jobs.append(outcome.job)
+            done_campaign_jobs.append(outcome)
             progress.advance(outcome, 0)
         detail_ids = sorted(set(seen) | set(plan.open_campaign_ids))
         detail_jobs = [
@@ -378,18 +464,26 @@ def _sync(
         for outcome in mapper(context_for(detail_jobs), detail_jobs):
             writer.check()
             campaign_pages.extend(outcome.pages)
+            seen.update(outcome.result.statuses)
+            not_found.update(outcome.result.not_found)
     except BaseException as exc:
         # windows already handed over are complete: write them (not on Ctrl-C), then fail
+        # with the first reason (the writer's own failure, if any, is logged at debug level)
         writer.close(drain=isinstance(exc, Exception), raise_error=False)
         raise
     writer.close()
     report.campaigns_detailed = len(detail_ids)
     _write_pages(data_dir, raw_store, campaign_pages, settings, report)
-    for job in done_campaign_jobs:
-        state.mark_window_done(job.key)
+    for outcome in done_campaign_jobs:
+        state.mark_done(outcome.job.key, outcome.started_at or datetime.now(UTC))
         report.windows_done += 1
-    state.finish_run(watermark=plan.until, open_campaigns=_still_open(seen, plan.open_campaigns))
-    _report_unknowns(report, progress)
+        report.rereads += outcome.reads - 1
+    state.finish_run(
+        open_campaigns=still_open(seen, plan.open_campaigns, not_found),
+        rows=report.rows,
+        finished_at=now,
+    )
+    _report_unknowns(report)
     return report
 
 
@@ -472,7 +566,7 @@ class WindowWriter:
         if raise_error:
             self.check()
         elif self.error is not None:
-            log.error("the writer failed as well: %s", self.error)
+            log.debug("the writer failed as well: %s", self.error)
 
     def _run(self) -> None:
         pending: deque[_Pending] = deque()
@@ -527,21 +621,37 @@ class WindowWriter:
             self._done(window.outcome, window.rows)
 
 
-def _report_unknowns(report: SyncReport, progress: Progress) -> None:
-    """Once per run: fields nobody declared (kept in raw) and statuses nobody listed (kept)."""
-    for stream, paths in sorted(report.transform.unknown_fields.items()):
-        progress.message(f"unknown fields in {stream} (kept in raw): {', '.join(paths)}")
-    for stream, counts in sorted(report.transform.unknown_statuses.items()):
+def notices(transform) -> list[str]:
+    """What a person should hear about once per run, whether or not anyone watches a terminal:
+    fields nobody declared (kept in raw), statuses nobody listed (kept as data), and sent
+    messages without an amount (they add nothing to spend)."""
+    out = []
+    for stream, paths in sorted(transform.unknown_fields.items()):
+        out.append(f"unknown fields in {stream} (kept in raw): {', '.join(paths)}")
+    for stream, counts in sorted(transform.unknown_statuses.items()):
         listed = ", ".join(f"{k} ({v})" for k, v in sorted(counts.items()))
-        progress.message(f"statuses nobody documented in {stream} (kept as data): {listed}")
+        out.append(f"statuses nobody documented in {stream} (kept as data): {listed}")
+    for stream, n in sorted(transform.null_amounts.items()):
+        out.append(f"{n} sent {stream} have no amount: they count as delivered, not as spend")
+    return out
 
 
-def _still_open(seen: dict[int, str], previously_open: Iterable[int]) -> list[int]:
-    from schemas.statuses import FINAL_CAMPAIGN_STATUSES
+def _report_unknowns(report: SyncReport) -> None:
+    report.notices += notices(report.transform)
+    for line in report.notices:
+        log.info("%s", line)
 
-    open_ids = {i for i in previously_open if i not in seen}
-    open_ids |= {i for i, status in seen.items() if status not in FINAL_CAMPAIGN_STATUSES}
-    return sorted(open_ids)
+
+def still_open(
+    seen: Mapping[int, str], previously_open: Mapping[int, str], not_found: Iterable[int] = ()
+) -> dict[int, str]:
+    """The campaigns to read again next time, id -> status: those seen in a status that can
+    still change, and those open before and not seen now (a detail the API answered 404
+    for is gone). Final statuses are dropped by `SyncState.finish_run`."""
+    gone = set(not_found)
+    out = {i: s for i, s in previously_open.items() if i not in seen and i not in gone}
+    out.update({i: s for i, s in seen.items() if s not in FINAL_CAMPAIGN_STATUSES})
+    return dict(sorted(out.items()))
 
 
 def _meta_path(body_path: str) -> str:
@@ -582,8 +692,6 @@ def run_legacy(
     build_warehouse: bool = True,
 ) -> SyncReport:
     """Legacy REST lookups: land, transform and write `legacy_sms` / `legacy_tasks`."""
-    from bsg_analytics import extract
-    from bsg_analytics.locking import sync_lock
     from bsg_client import BSGClient
 
     data_dir = DataDir(settings.data_dir)
@@ -591,6 +699,7 @@ def run_legacy(
     started = time.perf_counter()
     report = SyncReport(run_id=new_run_id())
     with sync_lock(data_dir), BSGClient.from_settings(settings, transport=transport) as client:
+        data_dir.clean_temporary()
         result = extract.extract_legacy(
             client,
             RawStore(data_dir),

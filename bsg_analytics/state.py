@@ -2,28 +2,37 @@
 
 Files (JSON, each written whole and atomically through `DataDir.write_bytes`)::
 
-    D/state/sync.json              {"watermark", "open_campaigns", "updated_at", "last_run_id"}
-    D/state/run.json               the checkpoint of the run in progress: its run id, range,
-                                   plan (window keys and bounds) and the keys done so far
-    D/state/runs/<run_id>.json     each finished run's checkpoint, kept for the record
+    D/state/sync.json              {"version", "watermark", "open_campaigns" (id -> status),
+                                    "last_run" (id, range, when, rows), "updated_at"}
+    D/state/run.json               the checkpoint of the run in progress: its request, range,
+                                   planned job keys, and each done job with when its read began
+    D/state/runs/<run_id>.json     each finished (or retired) run's checkpoint, for the record
+    D/state/aside-<time>/          state set aside by `bsg-analytics reset` (never deleted)
 
-How a run uses it (the flow)::
+How a run uses it (`bsg_analytics.pipeline`)::
 
     state = SyncState.load(data_dir)
-    run = state.resume()                      # the unfinished run, or None
-    if run is None:
-        plan = plan_windows(settings, state, since, until, now)
-        run = state.start_run(run_id, plan.windows, plan.since, plan.until)
-    for window in run.pending():              # in parallel if you like
-        ... extract, transform, write the window's tables ...
-        state.mark_window_done(window.key)    # only AFTER its tables are written
-    state.record_campaigns(statuses)          # open (non-final) campaigns to re-read
-    state.finish_run()                        # watermark := run.until; checkpoint archived
+    plan = plan_windows(settings, state, since, until, now)   # takes over state.run, see below
+    run = state.start_run(plan)
+    for job in plan jobs not in run.done:                     # in parallel if you like
+        ... extract, transform, write the job's tables ...
+        state.mark_done(job.key, read_at)                     # only AFTER its tables are written
+    state.finish_run(open_campaigns)                          # watermark moves; checkpoint archived
 
-A run killed at any moment leaves ``run.json`` behind; the next run resumes it: the same run
-id, the same windows, skipping those marked done. A window is marked done only once its data
-is written, so state is never ahead of the data: a window cut off mid-way is read again, and
+Resuming is the normal path, never an error. A run killed at any moment leaves ``run.json``;
+the next run *takes it over* when it asks the same (``since``/``until`` as given): the old
+run's windows, its done jobs kept (with the time each was read), the last one (unless done)
+and new ones planned again up to the new "now" (on the fixed grid of
+`bsg_client.windows.GRID_ORIGIN`).
+A run that asks something else *retires* it: the old run's unfinished windows join the new
+plan, so nothing it promised is dropped. A job is marked done only once its data
+is written, so state is never ahead of the data; a window cut off mid-way is read again, and
 the tables' merge (latest row per key) makes the second read replace the first, not double it.
+
+The watermark is the earliest moment any window of the finished run was read (a window done
+by a killed run keeps its own, older, time). Everything created before it has been read at
+or after it, so the next incremental run, from ``watermark - look-back``, misses no status
+that could still change.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -42,102 +52,172 @@ from schemas.statuses import FINAL_CAMPAIGN_STATUSES
 SYNC_FILE = "sync.json"
 RUN_FILE = "run.json"
 RUNS_DIR = "runs"
-VERSION = 1
+ASIDE_PREFIX = "aside-"
+VERSION = 2  # 1: "done" was a list of keys and open campaigns were all "open"
+
+RESET_HINT = "`bsg-analytics reset` sets the state aside (raw pages and tables are kept)"
 
 
 class StateError(RuntimeError):
     """The state files are unreadable or a call came out of order."""
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat() if moment else None
 
 
-def _parse(text: str | None) -> datetime | None:
+def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text).astimezone(UTC) if text else None
 
 
 @dataclass
 class RunCheckpoint:
+    """One run's plan and progress. `jobs` are the planned job keys (``messages/<window>``,
+    ``campaigns/<type>/<window>``); `done` maps each written job to when its read began."""
+
     run_id: str
     windows: list[Window]
     since: datetime | None = None
     until: datetime | None = None
-    done: set[str] = field(default_factory=set)
+    done: dict[str, datetime] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    resumed: int = 0  # how many times this run was picked up again
+    resumed: int = 0  # how many runs took this plan over before it finished
     campaign_windows: list[Window] = field(default_factory=list)
     request: tuple[str | None, str | None] = (None, None)
+    jobs: list[str] = field(default_factory=list)
+    took_over: list[str] = field(default_factory=list)  # runs whose plan this one continues
 
     @property
     def keys(self) -> list[str]:
-        """Every planned window key (message windows, then campaign windows)."""
-        seen = dict.fromkeys(w.key for w in [*self.windows, *self.campaign_windows])
-        return list(seen)
+        return list(self.jobs)
 
-    def belongs(self, key: str) -> str | None:
-        """The planned window key that `key` names: the key itself, or a job key ending in
-        ``/<window key>`` (``messages/<key>``, ``campaigns/sms/<key>``)."""
-        wkey = key.rsplit("/", 1)[-1]
-        return wkey if wkey in set(self.keys) else None
-
-    def _window_done(self, wkey: str) -> bool:
-        return wkey in self.done or any(d.rsplit("/", 1)[-1] == wkey for d in self.done)
+    def pending_jobs(self) -> list[str]:
+        return [k for k in self.jobs if k not in self.done]
 
     def pending(self) -> list[Window]:
-        """Message windows with no done key yet."""
-        return [w for w in self.windows if not self._window_done(w.key)]
+        """Message windows not done yet."""
+        return [w for w in self.windows if f"messages/{w.key}" not in self.done]
+
+    def pending_campaign_windows(self) -> list[Window]:
+        """Campaign list windows with a type not done yet."""
+        out = []
+        for w in self.campaign_windows:
+            keys = [k for k in self.jobs if k.startswith("campaigns/") and k.endswith(w.key)]
+            if any(k not in self.done for k in keys):
+                out.append(w)
+        return out
 
     @property
     def is_complete(self) -> bool:
-        return all(self._window_done(k) for k in self.keys)
+        return all(k in self.done for k in self.jobs)
+
+    def read_since(self) -> datetime | None:
+        """The earliest moment a done job's read began."""
+        return min(self.done.values(), default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": VERSION,
+            "run_id": self.run_id,
+            "request": list(self.request),
+            "since": iso(self.since),
+            "until": iso(self.until),
+            "started_at": iso(self.started_at),
+            "resumed": self.resumed,
+            "took_over": list(self.took_over),
+            "jobs": list(self.jobs),
+            "windows": [w.to_dict() for w in self.windows],
+            "campaign_windows": [w.to_dict() for w in self.campaign_windows],
+            "done": {k: iso(v) for k, v in sorted(self.done.items())},
+        }
 
     def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "version": VERSION,
-                "run_id": self.run_id,
-                "since": _iso(self.since),
-                "until": _iso(self.until),
-                "started_at": _iso(self.started_at),
-                "resumed": self.resumed,
-                "request": list(self.request),
-                "plan": self.keys,
-                "windows": [w.to_dict() for w in self.windows],
-                "campaign_windows": [w.to_dict() for w in self.campaign_windows],
-                "done": sorted(self.done),
-            },
-            option=orjson.OPT_INDENT_2,
-        )
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2)
 
     @classmethod
     def from_json(cls, raw: bytes) -> RunCheckpoint:
         data = orjson.loads(raw)
+        if not isinstance(data, dict):
+            raise TypeError("a run checkpoint is a JSON object")
         windows = [Window.from_dict(w) for w in data["windows"]]
+        campaign_windows = [Window.from_dict(w) for w in data.get("campaign_windows", ())]
+        started = parse_time(data.get("started_at")) or datetime.now(UTC)
+        done_raw = data.get("done") or {}
+        if isinstance(done_raw, list):  # version 1: keys only; read when the run started
+            done = {str(k): started for k in done_raw}
+        else:
+            done = {str(k): parse_time(v) or started for k, v in done_raw.items()}
+        jobs = [str(k) for k in data.get("jobs") or ()]
+        if not jobs:  # version 1 kept window keys ("plan"); its jobs are the done ones' peers
+            jobs = _v1_jobs(windows, campaign_windows, done)
         return cls(
-            run_id=data["run_id"],
+            run_id=str(data["run_id"]),
             windows=windows,
-            since=_parse(data.get("since")),
-            until=_parse(data.get("until")),
-            done=set(data.get("done", ())),
-            started_at=_parse(data.get("started_at")) or datetime.now(UTC),
+            since=parse_time(data.get("since")),
+            until=parse_time(data.get("until")),
+            done=done,
+            started_at=started,
             resumed=int(data.get("resumed", 0)),
-            campaign_windows=[Window.from_dict(w) for w in data.get("campaign_windows", ())],
+            campaign_windows=campaign_windows,
             request=tuple(data.get("request") or (None, None)),  # type: ignore[arg-type]
+            jobs=jobs,
+            took_over=[str(r) for r in data.get("took_over") or ()],
+        )
+
+
+def _v1_jobs(windows: list[Window], campaign_windows: list[Window], done: Mapping) -> list[str]:
+    """The job keys a version-1 checkpoint planned: its flow named them
+    ``messages/<window>`` and ``campaigns/<type>/<window>`` (types sms, rcs)."""
+    jobs = [f"messages/{w.key}" for w in windows]
+    jobs += [f"campaigns/{t}/{w.key}" for w in campaign_windows for t in ("sms", "rcs")]
+    return list(dict.fromkeys([*jobs, *done]))
+
+
+@dataclass
+class LastRun:
+    """What `status` says of the last finished run."""
+
+    run_id: str
+    since: datetime | None
+    until: datetime | None
+    finished_at: datetime | None
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "since": iso(self.since),
+            "until": iso(self.until),
+            "finished_at": iso(self.finished_at),
+            "rows": dict(self.rows),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LastRun:
+        return cls(
+            run_id=str(data["run_id"]),
+            since=parse_time(data.get("since")),
+            until=parse_time(data.get("until")),
+            finished_at=parse_time(data.get("finished_at")),
+            rows={str(k): int(v) for k, v in (data.get("rows") or {}).items()},
         )
 
 
 class SyncState:
     """The state of one data directory. Thread-safe within a process; one sync at a time
-    per data directory (the flow holds the sync lock)."""
+    per data directory (the pipeline holds the sync lock)."""
 
     def __init__(self, data_dir: DataDir):
         self.data_dir = data_dir
         self.watermark: datetime | None = None
         self.open_campaigns: dict[int, str] = {}
-        self.last_run_id: str | None = None
+        self.last_run: LastRun | None = None
         self.run: RunCheckpoint | None = None
         self._lock = threading.RLock()
+
+    @property
+    def last_run_id(self) -> str | None:
+        return self.last_run.run_id if self.last_run else None
 
     # files --------------------------------------------------------------------------------
     def _path(self, *parts: str) -> str:
@@ -146,22 +226,35 @@ class SyncState:
     @classmethod
     def load(cls, data_dir: DataDir) -> SyncState:
         state = cls(data_dir)
-        sync_path, run_path = state._path(SYNC_FILE), state._path(RUN_FILE)
-        try:
-            if data_dir.exists(sync_path):
-                data = orjson.loads(data_dir.read_bytes(sync_path))
-                state.watermark = _parse(data.get("watermark"))
-                state.open_campaigns = {
-                    int(k): str(v) for k, v in (data.get("open_campaigns") or {}).items()
-                }
-                state.last_run_id = data.get("last_run_id")
-            if data_dir.exists(run_path):
-                state.run = RunCheckpoint.from_json(data_dir.read_bytes(run_path))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise StateError(
-                f"state files under {data_dir.uri(STATE)} are unreadable: {exc}"
-            ) from None
+        for name, read in ((SYNC_FILE, state._read_sync), (RUN_FILE, state._read_run)):
+            path = state._path(name)
+            if not data_dir.exists(path):
+                continue
+            try:
+                read(data_dir.read_bytes(path))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
+                reason = " ".join(str(e).split())[:200] or type(e).__name__
+                raise StateError(
+                    f"state file {data_dir.uri(STATE, name)} is unreadable ({reason}); "
+                    f"{RESET_HINT}, after which the next sync reads from the start again"
+                ) from None
         return state
+
+    def _read_sync(self, raw: bytes) -> None:
+        data = orjson.loads(raw)
+        if not isinstance(data, dict):
+            raise TypeError("sync.json is not a JSON object")
+        self.watermark = parse_time(data.get("watermark"))
+        self.open_campaigns = {
+            int(k): str(v) for k, v in (data.get("open_campaigns") or {}).items()
+        }
+        if data.get("last_run"):
+            self.last_run = LastRun.from_dict(data["last_run"])
+        elif data.get("last_run_id"):  # version 1
+            self.last_run = LastRun(str(data["last_run_id"]), None, self.watermark, None)
+
+    def _read_run(self, raw: bytes) -> None:
+        self.run = RunCheckpoint.from_json(raw)
 
     def _save_sync(self) -> None:
         self.data_dir.write_bytes(
@@ -169,10 +262,10 @@ class SyncState:
             orjson.dumps(
                 {
                     "version": VERSION,
-                    "watermark": _iso(self.watermark),
+                    "watermark": iso(self.watermark),
                     "open_campaigns": {str(k): v for k, v in sorted(self.open_campaigns.items())},
-                    "last_run_id": self.last_run_id,
-                    "updated_at": _iso(datetime.now(UTC)),
+                    "last_run": self.last_run.to_dict() if self.last_run else None,
+                    "updated_at": iso(datetime.now(UTC)),
                 },
                 option=orjson.OPT_INDENT_2,
             ),
@@ -182,74 +275,102 @@ class SyncState:
         if self.run is not None:
             self.data_dir.write_bytes(self._path(RUN_FILE), self.run.to_json())
 
+    def _archive(self, run: RunCheckpoint, outcome: str) -> None:
+        body = {**run.to_dict(), "outcome": outcome, "archived_at": iso(datetime.now(UTC))}
+        self.data_dir.write_bytes(
+            self._path(RUNS_DIR, f"{run.run_id}.json"),
+            orjson.dumps(body, option=orjson.OPT_INDENT_2),
+        )
+
     # runs ---------------------------------------------------------------------------------
-    def resume(self) -> RunCheckpoint | None:
-        """The unfinished run left by a killed sync (counted as resumed), or None."""
+    def start_run(self, plan) -> RunCheckpoint:
+        """Record a plan (`bsg_analytics.extract.Plan`) before any job is read.
+
+        The plan says what became of an unfinished run (`plan.takes_over`: its done jobs are
+        in `plan.carried_done` and stay done; `plan.retires`: it is archived as retired, its
+        unfinished windows already in the plan). Returns the new checkpoint."""
         with self._lock:
-            if self.run is None:
-                return None
-            self.run.resumed += 1
-            self._save_run()
-            return self.run
-
-    def start_run(
-        self,
-        run_id_or_plan,
-        windows: Iterable[Window] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> RunCheckpoint:
-        """Record a plan before any window is read, and return its checkpoint.
-
-        Either ``start_run(run_id, windows, since, until)``, or ``start_run(plan)`` with a
-        `bsg_analytics.extract.Plan`: then an unfinished run asked with the same
-        since/until (``plan.request``) is resumed (same run id, its own windows, done ones
-        kept) and returned instead; otherwise a new run id is made. An unfinished run that is
-        not resumed is replaced: the watermark did not move for it, so an incremental sync
-        still covers what it missed.
-        """
-        from bsg_analytics.raw import new_run_id
-
-        with self._lock:
-            if isinstance(run_id_or_plan, str):
-                run_id, plan = run_id_or_plan, None
-            else:
-                plan, run_id = run_id_or_plan, None
-                if self.run is not None and tuple(self.run.request) == tuple(plan.request):
-                    return self.resume()  # type: ignore[return-value]
-                run_id = new_run_id()
-                windows, since, until = plan.windows, plan.since, plan.until
-            windows = list(windows or [])
+            previous = self.run
+            took_over: list[str] = []
+            resumed = 0
+            if previous is not None:
+                if previous.run_id == getattr(plan, "takes_over", None):
+                    took_over = [*previous.took_over, previous.run_id]
+                    resumed = previous.resumed + 1
+                    self._archive(previous, "taken over")
+                else:
+                    self._archive(previous, "retired")
             self.run = RunCheckpoint(
-                run_id=run_id,
-                windows=windows,
-                since=since or (windows[0].start if windows else None),
-                until=until or (windows[-1].end if windows else None),
-                campaign_windows=list(getattr(plan, "campaign_windows", []) or []),
-                request=tuple(getattr(plan, "request", (None, None))),  # type: ignore[arg-type]
+                run_id=plan.run_id,
+                windows=list(plan.windows),
+                since=plan.since,
+                until=plan.until,
+                campaign_windows=list(plan.campaign_windows),
+                request=tuple(plan.request),  # type: ignore[arg-type]
+                jobs=list(plan.job_keys),
+                done={k: v for k, v in plan.carried_done.items() if k in set(plan.job_keys)},
+                resumed=resumed,
+                took_over=took_over,
             )
             self._save_run()
             return self.run
 
-    def mark_window_done(self, key: str) -> None:
-        """Call only after the window's tables are written."""
+    def mark_done(self, key: str, read_at: datetime) -> None:
+        """Call only after the job's tables are written; `read_at` is when its read began."""
         with self._lock:
             if self.run is None:
-                raise StateError("mark_window_done without a run in progress")
-            if self.run.belongs(key) is None:
-                raise StateError(f"window {key} is not in the plan of run {self.run.run_id}")
-            self.run.done.add(key)
+                raise StateError("mark_done without a run in progress")
+            if key not in self.run.jobs:
+                raise StateError(f"job {key} is not in the plan of run {self.run.run_id}")
+            self.run.done[key] = read_at.astimezone(UTC)
             self._save_run()
 
     def is_done(self, key: str) -> bool:
-        """Whether exactly this key (a window key or a job key) was marked done."""
+        """Whether this job key was marked done in the run in progress."""
         return self.run is not None and key in self.run.done
 
-    is_window_done = is_done
+    def finish_run(
+        self,
+        open_campaigns: Mapping[int, str] | None = None,
+        rows: Mapping[str, int] | None = None,
+        finished_at: datetime | None = None,
+    ) -> None:
+        """All jobs done: move the watermark to the earliest moment a job of the run was read
+        (capped at the run's end; it never moves back, nor over a gap before the run's start),
+        replace the open campaign set when given (id -> status; final ones are left out),
+        record the run as the last one, archive the checkpoint and clear it."""
+        with self._lock:
+            run = self.run
+            if run is None:
+                raise StateError("finish_run without a run in progress")
+            if not run.is_complete:
+                left = len(run.pending_jobs())
+                raise StateError(f"run {run.run_id} still has {left} jobs to do")
+            if open_campaigns is not None:
+                self.open_campaigns = {
+                    int(k): str(v)
+                    for k, v in open_campaigns.items()
+                    if v not in FINAL_CAMPAIGN_STATUSES
+                }
+            candidates = [t for t in (run.until, run.read_since()) if t is not None]
+            new = min(candidates) if candidates else None
+            # a range that starts after the watermark leaves a gap: keep the old watermark
+            contiguous = self.watermark is None or (
+                run.since is not None and run.since <= self.watermark
+            )
+            if new is not None and contiguous and (self.watermark is None or new > self.watermark):
+                self.watermark = new.astimezone(UTC)
+            self.last_run = LastRun(
+                run.run_id, run.since, run.until, finished_at or datetime.now(UTC), dict(rows or {})
+            )
+            self._save_sync()
+            self._archive(run, "finished")
+            self.data_dir.rm(self._path(RUN_FILE))
+            self.run = None
 
     def record_campaigns(self, statuses: Mapping[int | str, str | None]) -> None:
         """Update the open set from campaign statuses seen: non-final ones are (still)
-        open, final ones (stopped, done) leave it. Saved at once."""
+        open, final ones leave it. Saved at once."""
         with self._lock:
             for cid, status in statuses.items():
                 if status in FINAL_CAMPAIGN_STATUSES:
@@ -258,37 +379,33 @@ class SyncState:
                     self.open_campaigns[int(cid)] = str(status)
             self._save_sync()
 
-    def finish_run(
-        self,
-        watermark: datetime | None = None,
-        open_campaigns: Mapping[int, str] | Iterable[int] | None = None,
-    ) -> None:
-        """All windows done: move the watermark (to `watermark`, default the run's end; it
-        never moves back, nor over a gap before the run's start), replace the open campaign
-        set when `open_campaigns` is given (ids, or id -> status), archive the checkpoint
-        and clear it."""
-        with self._lock:
-            run = self.run
-            if run is None:
-                raise StateError("finish_run without a run in progress")
-            if not run.is_complete:
-                raise StateError(f"run {run.run_id} still has {len(run.pending())} windows to do")
-            if open_campaigns is not None:
-                if isinstance(open_campaigns, Mapping):
-                    self.open_campaigns = {int(k): str(v) for k, v in open_campaigns.items()}
-                else:
-                    self.open_campaigns = {
-                        int(i): self.open_campaigns.get(int(i), "open") for i in open_campaigns
-                    }
-            new = watermark or run.until
-            # a range that starts after the watermark leaves a gap: keep the old watermark
-            contiguous = self.watermark is None or (
-                run.since is not None and run.since <= self.watermark
-            )
-            if new is not None and contiguous and (self.watermark is None or new > self.watermark):
-                self.watermark = new.astimezone(UTC)
-            self.last_run_id = run.run_id
-            self._save_sync()
-            self.data_dir.write_bytes(self._path(RUNS_DIR, f"{run.run_id}.json"), run.to_json())
-            self.data_dir.rm(self._path(RUN_FILE))
-            self.run = None
+
+def reset_state(data_dir: DataDir, now: datetime | None = None) -> str | None:
+    """Set every state file aside under ``D/state/aside-<time>/`` (nothing is deleted, and
+    ``D/raw/`` and ``D/parquet/`` are not touched); the next sync then plans from the start,
+    as on a new data directory. Returns the folder used, or None when there was no state.
+    Hold the sync lock when calling it."""
+    stamp = f"{(now or datetime.now(UTC)):%Y%m%dT%H%M%S}Z"
+    aside = data_dir.path(STATE, f"{ASIDE_PREFIX}{stamp}")
+    moved = 0
+    for name in (SYNC_FILE, RUN_FILE):
+        src = data_dir.path(STATE, name)
+        if data_dir.exists(src):
+            data_dir.write_bytes(f"{aside}/{name}", data_dir.read_bytes(src))
+            data_dir.rm(src)
+            moved += 1
+    return data_dir.uri(STATE, f"{ASIDE_PREFIX}{stamp}") if moved else None
+
+
+def iter_archived_runs(data_dir: DataDir) -> Iterable[dict[str, Any]]:
+    """The archived checkpoints under ``D/state/runs/`` that can be read, oldest first."""
+    base = data_dir.path(STATE, RUNS_DIR)
+    for path in sorted(data_dir.walk_files(base)):
+        if not path.endswith(".json"):
+            continue
+        try:
+            data = orjson.loads(data_dir.read_bytes(path))
+        except (orjson.JSONDecodeError, OSError):
+            continue
+        if isinstance(data, dict):
+            yield data

@@ -11,6 +11,7 @@ from bsg_client.client import (
 from bsg_client.errors import (
     BSGAPIError,
     BSGAuthError,
+    BSGCancelled,
     BSGError,
     BSGPaginationError,
     BSGRetryError,
@@ -25,6 +26,7 @@ __all__ = [
     "ApiResponse",
     "BSGAPIError",
     "BSGAuthError",
+    "BSGCancelled",
     "BSGClient",
     "BSGError",
     "BSGPaginationError",

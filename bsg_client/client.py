@@ -31,6 +31,7 @@ import stamina
 from bsg_client.errors import (
     BSGAPIError,
     BSGAuthError,
+    BSGCancelled,
     BSGRetryError,
     RateLimited,
     Scrubber,
@@ -197,6 +198,7 @@ class BSGClient:
         self._auth_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._token_generation = 0
+        self._cancelled = threading.Event()
         self._owns_http = http is None
         if http is None:
             pool = max(concurrency, 1) * 2
@@ -257,6 +259,15 @@ class BSGClient:
 
     def scrub(self, text: object) -> str:
         return self.scrubber.scrub(text)
+
+    def cancel(self) -> None:
+        """Stop: every request not yet sent, and every retry, raises `BSGCancelled` (a sync
+        interrupted by Ctrl-C or by a failure ends its other jobs at once this way)."""
+        self._cancelled.set()
+
+    def resume(self) -> None:
+        """Accept requests again after `cancel` (a new run on the same client)."""
+        self._cancelled.clear()
 
     # auth ----------------------------------------------------------------------------------
     @property
@@ -358,6 +369,8 @@ class BSGClient:
         return base.join(base.path.rstrip("/") + path)
 
     def _backoff_hook(self, exc: Exception) -> bool | float:
+        if self._cancelled.is_set():
+            return False  # stopped: no more tries
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             wait = float(min(exc.retry_after, self.backoff_max_seconds))
             with self._stats_lock:
@@ -395,6 +408,8 @@ class BSGClient:
                 wait_jitter=self.backoff_initial_seconds,
             ):
                 with attempt:
+                    if self._cancelled.is_set():
+                        raise BSGCancelled(f"{label}: stopped")
                     attempts += 1
                     resp = self._attempt(
                         method, path, params, json, family, validate, accept_status

@@ -98,6 +98,10 @@ class BSGRetryError(BSGAPIError):
     until `max_retries` was used up."""
 
 
+class BSGCancelled(BSGError):
+    """The caller stopped the client (`BSGClient.cancel`): requests in flight end at once."""
+
+
 class BSGPaginationError(BSGError):
     """A window could not be read consistently (its total kept moving after the re-reads)."""
 

@@ -27,6 +27,14 @@ API_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # `until` is clamped to now minus this, so no window ends in the (server's) future.
 SAFETY_MARGIN = timedelta(minutes=2)
 MAX_MONTHS = 3
+# The fixed grid of planned windows (`split_windows(..., grid=GRID_ORIGIN)`): boundaries on
+# the local midnights of GRID_ORIGIN + k * max_days, whatever day a run starts, so two plans
+# of one range (a run and the run that takes it over later) share every window key but the
+# first (it starts at `since`) and the open-ended last one (it ends at "now"). A Monday, so
+# 7-day windows are ISO weeks.
+GRID_ORIGIN = date(2000, 1, 3)
+# The longest grid step that always fits in 3 calendar months (1 February to 1 May, 89 days).
+MAX_GRID_DAYS = 89
 
 
 def format_api_time(moment: datetime, zone: tzinfo) -> str:
@@ -119,15 +127,18 @@ def split_windows(
     now: datetime | None = None,
     *,
     safety_margin: timedelta = SAFETY_MARGIN,
+    grid: date | None = None,
 ) -> list[Window]:
     """Split ``[since, until)`` into consecutive windows of at most `max_days` local days,
     and never more than 3 calendar months (the API's limit), none ending in the future.
 
     `since`/`until` may be dates (local midnight), naive (local wall time) or aware
     datetimes. `until` (None = now) is clamped to ``now - safety_margin``. Both ends are
-    floored to whole seconds. The first window starts at `since`; later boundaries are the
-    local midnights of ``since's date + k * max_days`` (counted again from a
-    3-month cap when one applies). Returns [] for an empty range.
+    floored to whole seconds. The first window starts at `since`. Later boundaries are the
+    local midnights of ``since's date + k * max_days`` (counted again from a 3-month cap when
+    one applies) or, with `grid` (a date), of ``grid + k * step`` for every k, where step is
+    `max_days` capped at `MAX_GRID_DAYS` so that no cap ever moves the grid: the windows of
+    any two ranges then share their boundaries. Returns [] for an empty range.
     """
     if max_days < 1:
         raise ValueError("max_days must be >= 1")
@@ -137,6 +148,8 @@ def split_windows(
     start = _floor_second(to_instant(since, zone))
     limit = _floor_second(now - safety_margin)
     end = limit if until is None else min(_floor_second(to_instant(until, zone)), limit)
+    if grid is not None:
+        return _grid_windows(start, end, min(max_days, MAX_GRID_DAYS), zone, zone_name, grid)
     windows: list[Window] = []
     anchor = start.astimezone(zone).date()
     k = 1
@@ -154,4 +167,23 @@ def split_windows(
         elif stop == cap:
             # capped at 3 calendar months: count the next windows from here
             anchor, k = cap.astimezone(zone).date(), 1
+    return windows
+
+
+def _grid_windows(
+    start: datetime, end: datetime, step: int, zone: tzinfo, zone_name: str, origin: date
+) -> list[Window]:
+    windows: list[Window] = []
+    day = start.astimezone(zone).date()
+    # the first grid day after `start`'s local date (a window never starts on its own end)
+    k = (day - origin).days // step + 1
+    while start < end:
+        boundary = _local_midnight(origin + timedelta(days=k * step), zone)
+        if boundary <= start:  # a local midnight that DST put before `start`
+            k += 1
+            continue
+        stop = min(boundary, end)
+        windows.append(Window(start, stop, zone_name))
+        start = stop
+        k += 1
     return windows

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 
 from bsg_analytics.settings import Settings
 from bsg_analytics.storage import DataDir
+from bsg_client.errors import Scrubber
 
 
 def prepare_prefect_env(verbose: bool = False) -> None:
@@ -41,15 +42,33 @@ def no_heartbeat():
         yield
 
 
-def scrub(text: str, settings: Settings) -> str:
-    for secret in settings.secrets():
-        text = text.replace(secret, "***")
-    return text
+def check_range(since: date | None, until: date | None, today: date) -> str | None:
+    """Why `--since`/`--until` cannot be synced, or None."""
+    if since is not None and since > today:
+        return f"--since {since} is in the future (today is {today}); nothing could be read"
+    if since is not None and until is not None and until <= since:
+        return f"--until {until} is not after --since {since}; the range is empty"
+    return None
 
 
 def run_sync_command(
-    settings: Settings, since: date | None = None, until: date | None = None, progress=True
+    settings: Settings,
+    since: date | None = None,
+    until: date | None = None,
+    progress=True,
+    *,
+    full_refresh: bool = False,
+    dry_run: bool = False,
 ) -> int:
+    from bsg_analytics.state import StateError
+
+    today = datetime.now(settings.zone).date()
+    problem = check_range(since, until, today)
+    if problem:
+        print(f"bsg-analytics: {problem}", file=sys.stderr)
+        return 2
+    if dry_run:
+        return print_plan(settings, since, until, full_refresh)
     creds = settings.credentials()
     if not (creds.api_token or creds.api_login_key):
         print(
@@ -64,24 +83,60 @@ def run_sync_command(
         print(f"bsg-analytics: {exc}", file=sys.stderr)
         return 2
     prepare_prefect_env()
+    scrubber = Scrubber(settings.secrets())
     try:
-        report = run_with_display(settings, since, until, progress)
+        report = run_with_display(settings, since, until, progress, full_refresh)
+    except KeyboardInterrupt:
+        print(
+            "bsg-analytics: interrupted; every window written so far is kept and checkpointed: "
+            "run the same command again to continue",
+            file=sys.stderr,
+        )
+        return 130
+    except StateError as exc:
+        print(f"bsg-analytics: {scrubber.scrub(exc)}", file=sys.stderr)
+        return 2
     except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            raise
         code, line = describe_failure(exc)
-        print(f"bsg-analytics: {scrub(line, settings)}", file=sys.stderr)
+        print(f"bsg-analytics: {scrubber.scrub(line)}", file=sys.stderr)
         return code
     print(summary_line(report))
+    for line in report.get("notices", ()):
+        print(f"bsg-analytics: note: {scrubber.scrub(line)}", file=sys.stderr)
+    return 0
+
+
+def print_plan(settings: Settings, since, until, full_refresh: bool) -> int:
+    """`sync --dry-run`: the plan the next sync would follow; reads state, writes nothing."""
+    from bsg_analytics import status
+
+    info = status.describe(settings, since, until, fresh=full_refresh)
+    if info.get("state_error") and not full_refresh:
+        print(f"bsg-analytics: {info['state_error']}", file=sys.stderr)
+        return 2
+    print("\n".join(status.render_plan(info)))
+    for w in info["next_sync"]["windows"]:
+        mark = "written" if w["done"] else "to read"
+        print(f"  messages {w['start']} .. {w['end']}  {mark}")
     return 0
 
 
 def summary_line(report: dict) -> str:
-    rows = ", ".join(f"{k} {v}" for k, v in sorted(report.get("rows", {}).items()))
+    rows = ", ".join(f"{k} {v}" for k, v in sorted(report.get("rows", {}).items()) if v)
+    span = ""
+    if report.get("since") and report.get("until"):
+        a = datetime.fromisoformat(report["since"]).astimezone(UTC)
+        b = datetime.fromisoformat(report["until"]).astimezone(UTC)
+        span = f" {a:%Y-%m-%d %H:%M} .. {b:%Y-%m-%d %H:%M} UTC"
+    extra = ""
+    if report.get("took_over"):
+        extra += f"; continued run {report['took_over']}"
+    if report.get("rereads"):
+        extra += f"; {report['rereads']} windows read again (served short)"
     return (
-        f"synced in {report.get('seconds', 0):.1f}s: {rows or 'no rows'}; "
+        f"synced{span} in {report.get('seconds', 0):.1f}s: {rows or 'no rows'}; "
         f"{report.get('quarantined', 0)} quarantined; "
-        f"{report.get('messages_per_second', 0):.0f} messages/s"
+        f"{report.get('messages_per_second', 0):.0f} messages/s{extra}"
     )
 
 
@@ -143,13 +198,16 @@ def _prefect_config_present() -> bool:
     return False
 
 
-def run_with_display(settings: Settings, since, until, progress: bool) -> dict:
+def run_with_display(
+    settings: Settings, since, until, progress: bool, full_refresh: bool = False
+) -> dict:
     display = RichProgress() if progress and sys.stderr.isatty() else None
     if not uses_prefect(settings):
         from bsg_analytics.pipeline import run_sync
 
         with display or _null():
-            return run_sync(settings, since, until, progress=display).as_dict()
+            report = run_sync(settings, since, until, progress=display, full_refresh=full_refresh)
+            return report.as_dict()
 
     from flows import sync as sync_module
 
@@ -161,7 +219,9 @@ def run_with_display(settings: Settings, since, until, progress: bool) -> dict:
     sync_module._DISPLAY = display
     try:
         with no_heartbeat(), display or _null():
-            return sync_module.run_flow(since=since, until=until, overrides=overrides)
+            return sync_module.run_flow(
+                since=since, until=until, overrides=overrides, full_refresh=full_refresh
+            )
     finally:
         sync_module._DISPLAY = None
 

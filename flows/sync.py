@@ -117,9 +117,23 @@ class LogProgress(Progress):
 _DISPLAY: Progress | None = None
 
 
-def _sync(since: date | None, until: date | None, overrides: dict[str, Any] | None) -> dict:
+def _sync(
+    since: date | None,
+    until: date | None,
+    overrides: dict[str, Any] | None,
+    full_refresh: bool = False,
+) -> dict:
     settings = settings_from(overrides)
-    report = run_sync(settings, since, until, mapper=prefect_mapper, progress=LogProgress(_DISPLAY))
+    report = run_sync(
+        settings,
+        since,
+        until,
+        mapper=prefect_mapper,
+        progress=LogProgress(_DISPLAY),
+        full_refresh=full_refresh,
+    )
+    for line in report.notices:
+        get_run_logger().warning("%s", line)
     get_run_logger().info(
         "rows written %s; %d records quarantined; %.1f s; %.0f messages/s",
         report.rows,
@@ -135,13 +149,19 @@ def sync_flow(
     since: date | None = None,
     until: date | None = None,
     overrides: dict[str, Any] | None = None,
+    full_refresh: bool = False,
 ) -> dict:
     """Incremental sync (no `since`: continue from the saved state, re-reading the look-back
-    window in which statuses still change), or a backfill from `since`."""
-    return _sync(since, until, overrides)
+    window in which statuses still change), or a backfill from `since`. An interrupted run
+    asked the same is continued; `full_refresh` sets the state aside first."""
+    return _sync(since, until, overrides, full_refresh)
 
 
-def run_flow(since=None, until=None, overrides: dict[str, Any] | None = None) -> dict:
+def run_flow(
+    since=None, until=None, overrides: dict[str, Any] | None = None, full_refresh: bool = False
+) -> dict:
     """Run `sync_flow` with the task runner the settings choose (threads or Dask)."""
     runner = task_runner_for(settings_from(overrides))
-    return sync_flow.with_options(task_runner=runner)(since=since, until=until, overrides=overrides)
+    return sync_flow.with_options(task_runner=runner)(
+        since=since, until=until, overrides=overrides, full_refresh=full_refresh
+    )

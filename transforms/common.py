@@ -91,6 +91,8 @@ class TransformReport:
     unknown_statuses: per stream, status value -> rows carrying it (kept as data).
     table_rows: rows of every output table, derived tables (rcs_cards, ...) included.
     pages: pages read; pages_quarantined: pages quarantined whole (not JSON, wrong shape).
+    null_amounts: per stream, rows kept that were sent but carry no amount (they count in
+        the delivery views and add nothing to spend).
     """
 
     counts: dict[str, StreamCounts] = field(default_factory=dict)
@@ -99,6 +101,7 @@ class TransformReport:
     table_rows: dict[str, int] = field(default_factory=dict)
     pages: int = 0
     pages_quarantined: int = 0
+    null_amounts: dict[str, int] = field(default_factory=dict)
 
     def stream(self, name: str) -> StreamCounts:
         return self.counts.setdefault(name, StreamCounts())
@@ -115,9 +118,15 @@ class TransformReport:
                 key = printable(status)
                 mine[key] = mine.get(key, 0) + n
 
+    def add_null_amounts(self, stream: str, n: int) -> None:
+        if n:
+            self.null_amounts[stream] = self.null_amounts.get(stream, 0) + n
+
     def merge(self, other: TransformReport) -> None:
         for name, c in other.counts.items():
             self.stream(name).add(c)
+        for name, n in other.null_amounts.items():
+            self.add_null_amounts(name, n)
         for name, paths in other.unknown_fields.items():
             self.add_unknown_fields(name, paths)
         for name, st in other.unknown_statuses.items():
@@ -147,6 +156,7 @@ class TransformReport:
             "table_rows": dict(sorted(self.table_rows.items())),
             "pages": self.pages,
             "pages_quarantined": self.pages_quarantined,
+            "null_amounts": dict(sorted(self.null_amounts.items())),
         }
 
 

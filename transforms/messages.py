@@ -19,7 +19,7 @@ from datetime import tzinfo
 import orjson
 import polars as pl
 
-from schemas.statuses import KNOWN_MESSAGE_STATUSES
+from schemas.statuses import KNOWN_MESSAGE_STATUSES, SENT_STATUSES
 
 from .common import (
     FREE,
@@ -496,6 +496,12 @@ def transform_messages(pages: list, zone: tzinfo, report: TransformReport, strea
     )
     df = df.with_columns(created_date=pl.col("created_at").dt.date())
     report.add_unknown_statuses(stream, unknown_status_counts(df["status"], KNOWN_MESSAGE_STATUSES))
+    report.add_null_amounts(
+        stream,
+        df.filter(
+            pl.col("amount_value").is_null() & pl.col("status").is_in(list(SENT_STATUSES))
+        ).height,
+    )
     messages = conform(df, "messages")
     cards, suggestions = _cards(df)
     return messages, cards, suggestions, p.quarantine

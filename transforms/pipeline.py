@@ -27,6 +27,7 @@ import orjson
 import polars as pl
 
 from bsg_analytics.raw import RawPage, RawStore, UnreadablePage
+from bsg_analytics.state import StateError, SyncState
 from bsg_analytics.storage import PARQUET, READY_SUFFIX, DataDir, SwapIncomplete
 from schemas.tables import TABLES
 
@@ -254,6 +255,10 @@ def run_rebuild_command(settings) -> int:
         f"({time.perf_counter() - started:.1f}s) into {data_dir.uri(PARQUET)}"
         + _unreadable_note(report)
     )
+    try:  # tables are derived from raw, the state is not: say what repairs it
+        SyncState.load(data_dir)
+    except StateError as exc:
+        print(f"bsg-analytics: note: the tables were rebuilt, but {exc}", file=sys.stderr)
     return 0
 
 

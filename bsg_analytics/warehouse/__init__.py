@@ -297,6 +297,8 @@ def build_warehouse(data_dir: DataDir) -> Path:
         con.execute("COMMIT")
     except duckdb.Error as exc:
         con.execute("ROLLBACK")
+        if "KeyboardInterrupt" in str(exc):  # DuckDB wraps a Ctrl-C in Python code it called
+            raise KeyboardInterrupt from None
         raise WarehouseError(f"building {path} failed: {_one_line(exc)}") from None
     finally:
         con.close()

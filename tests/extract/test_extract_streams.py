@@ -190,7 +190,10 @@ def test_plan_windows_bases():
     plan = plan_windows(settings, None, now=NOW)
     assert plan.basis == "default"
     assert plan.windows[0].api_from == "2026-08-22 00:00:00"
-    assert plan.windows[-1].end <= NOW and len(plan) == 13
+    # on the grid: a short first window to the next Monday, then ISO weeks, then up to now
+    assert plan.windows[0].api_to == "2026-08-23 23:59:59"
+    assert all(w.start.astimezone(settings.zone).weekday() == 0 for w in plan.windows[1:])
+    assert plan.windows[-1].end <= NOW and len(plan) == 14
     # since given (a date: local midnight)
     plan = plan_windows(settings, None, since="2026-11-01", until=date(2026, 11, 15), now=NOW)
     assert plan.basis == "since" and [w.api_from for w in plan][:1] == ["2026-11-01 00:00:00"]

@@ -114,11 +114,10 @@ def test_unknown_fields_and_statuses_cannot_forge_a_log_line(tmp_path):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=page if request.url.path == "/api/messages" else empty)
 
-    progress = Recorder()
     since = (TEST_NOW - timedelta(days=2)).date()
-    run_sync(settings_for(tmp_path / "d"), since, transport=httpx.MockTransport(handler),
-             now=TEST_NOW, progress=progress, build_warehouse=False)  # fmt: skip
+    report = run_sync(settings_for(tmp_path / "d"), since, transport=httpx.MockTransport(handler),
+                      now=TEST_NOW, build_warehouse=False)  # fmt: skip
     assert read_table(tmp_path / "d", "messages")["status"].to_list() == [rec["status"]]
-    assert progress.lines, "the unknown field and status were not reported"
-    for line in progress.lines:
+    assert len(report.notices) == 2, "the unknown field and status were not reported"
+    for line in report.notices:
         assert "\n" not in line and "\x1b" not in line, repr(line)
