@@ -155,13 +155,15 @@ def render(status: dict[str, Any]) -> str:
     if status.get("state_error"):
         lines.append(f"state:        UNREADABLE: {status['state_error']}")
     last = status.get("last_sync")
-    if last:
+    if last and last.get("finished_at"):
         rows = last.get("rows") or {}
         lines.append(
             f"last sync:    {_when(last.get('finished_at'))} (run {last['run_id']}), "
             f"{_when(last.get('since'))} .. {_when(last.get('until'))}, "
             f"{rows.get('messages', 0)} messages written"
         )
+    elif last:  # recorded by a version that kept only its id
+        lines.append(f"last sync:    run {last['run_id']}, up to {_when(last.get('until'))}")
     elif not status.get("state_error"):
         lines.append("last sync:    none yet")
     if "watermark" in status:

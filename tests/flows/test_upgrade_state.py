@@ -1,0 +1,69 @@
+"""A data directory written by the previous main keeps working: `tests/fixtures/state_v1/`
+holds the state files that main (version-1 state) wrote on 2026-12-02: a finished backfill, a
+finished incremental run, and the checkpoint of a `sync --since 2026-09-07` killed with SIGKILL
+after two of its windows. The new code reads them, continues the killed run when asked the
+same, and writes version-2 files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import orjson
+
+from bsg_analytics.pipeline import run_sync
+from bsg_analytics.settings import load_settings
+from bsg_analytics.state import SyncState
+from bsg_analytics.status import describe
+from bsg_analytics.storage import DataDir
+from bsg_simulator.testing import inprocess_transport, make_simulator
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "state_v1"
+# the moment the old run was killed, and the simulator's day
+KILLED_AT = datetime(2026, 12, 2, 7, 52, 30, tzinfo=UTC)
+
+
+def test_the_previous_mains_state_is_read_continued_and_upgraded(tmp_path):
+    data = tmp_path / "D"
+    shutil.copytree(FIXTURE, data)
+    old_run = json.loads((data / "state" / "run.json").read_text())
+    assert old_run["version"] == 1 and len(old_run["done"]) == 2
+
+    state = SyncState.load(DataDir(data))
+    assert state.run.run_id == old_run["run_id"]
+    assert set(state.run.done) == set(old_run["done"])
+    assert state.open_campaigns and set(state.open_campaigns.values()) == {"open"}
+
+    settings = load_settings(
+        api_url="http://bsg.test", rest_url="http://bsg.test", api_token="t",
+        data_dir=str(data), backoff_max_seconds=0.05,
+    )  # fmt: skip
+    later = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    info = describe(settings, date(2026, 9, 7), now=later)
+    assert info["next_sync"]["takes_over"] == old_run["run_id"]
+    assert info["next_sync"]["jobs_already_done"] == 2
+
+    sim = make_simulator(messages=1_500, seed=3, anchor=date(2026, 12, 2), start=later)
+    transport = inprocess_transport(sim)
+    try:
+        report = run_sync(
+            settings, date(2026, 9, 7), transport=transport, now=later, build_warehouse=False
+        )
+    finally:
+        transport.close()
+    assert report.took_over == old_run["run_id"]
+    assert report.windows_skipped == 2
+    new = orjson.loads((data / "state" / "sync.json").read_bytes())
+    assert new["version"] == 2 and new["last_run"]["run_id"] == report.run_id
+    # the two windows the old run wrote keep the old run's start as their read time
+    started = datetime.fromisoformat(old_run["started_at"])
+    assert datetime.fromisoformat(new["watermark"]) == started
+    assert started < KILLED_AT
+    assert not (data / "state" / "run.json").exists()
+    archived = json.loads((data / "state" / "runs" / f"{old_run['run_id']}.json").read_text())
+    assert archived["outcome"] == "taken over"
+    # and the incremental sync after it plans from the new watermark
+    nxt = describe(settings, now=later)["next_sync"]
+    assert nxt["basis"] == "watermark" and nxt["takes_over"] is None
