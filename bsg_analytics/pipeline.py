@@ -440,7 +440,8 @@ def _sync(settings, state, data_dir, raw_store, client, since, until, now, mappe
     # campaigns: the list windows, then the detail of every campaign seen or still open,
     # transformed together so list and detail columns meet in one batch
     campaign_pages: list[str] = []
-    seen: dict[int, str] = {}
+    # campaigns the list jobs saw; those an interrupted run's done jobs saw come with it
+    seen: dict[int, str] = dict(run.campaigns)
     not_found: set[int] = set()
     done_campaign_jobs: list[JobOutcome] = []
     try:
@@ -475,7 +476,8 @@ def _sync(settings, state, data_dir, raw_store, client, since, until, now, mappe
     report.campaigns_detailed = len(detail_ids)
     _write_pages(data_dir, raw_store, campaign_pages, settings, report)
     for outcome in done_campaign_jobs:
-        state.mark_done(outcome.job.key, outcome.started_at or datetime.now(UTC))
+        read_at = outcome.started_at or datetime.now(UTC)
+        state.mark_done(outcome.job.key, read_at, outcome.result.campaign_statuses)
         report.windows_done += 1
         report.rereads += outcome.reads - 1
     state.finish_run(

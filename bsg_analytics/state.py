@@ -86,6 +86,9 @@ class RunCheckpoint:
     request: tuple[str | None, str | None] = (None, None)
     jobs: list[str] = field(default_factory=list)
     took_over: list[str] = field(default_factory=list)  # runs whose plan this one continues
+    # campaigns the done list jobs saw (id -> status): a run that takes this one over reads
+    # their details again without reading their lists again
+    campaigns: dict[int, str] = field(default_factory=dict)
 
     @property
     def keys(self) -> list[str]:
@@ -129,6 +132,7 @@ class RunCheckpoint:
             "windows": [w.to_dict() for w in self.windows],
             "campaign_windows": [w.to_dict() for w in self.campaign_windows],
             "done": {k: iso(v) for k, v in sorted(self.done.items())},
+            "campaigns": {str(k): v for k, v in sorted(self.campaigns.items())},
         }
 
     def to_json(self) -> bytes:
@@ -162,6 +166,7 @@ class RunCheckpoint:
             request=tuple(data.get("request") or (None, None)),  # type: ignore[arg-type]
             jobs=jobs,
             took_over=[str(r) for r in data.get("took_over") or ()],
+            campaigns={int(k): str(v) for k, v in (data.get("campaigns") or {}).items()},
         )
 
 
@@ -311,18 +316,23 @@ class SyncState:
                 done={k: v for k, v in plan.carried_done.items() if k in set(plan.job_keys)},
                 resumed=resumed,
                 took_over=took_over,
+                campaigns=dict(previous.campaigns) if took_over else {},
             )
             self._save_run()
             return self.run
 
-    def mark_done(self, key: str, read_at: datetime) -> None:
-        """Call only after the job's tables are written; `read_at` is when its read began."""
+    def mark_done(
+        self, key: str, read_at: datetime, campaigns: Mapping[int, str] | None = None
+    ) -> None:
+        """Call only after the job's tables are written; `read_at` is when its read began,
+        `campaigns` the campaigns (id -> status) a list job saw."""
         with self._lock:
             if self.run is None:
                 raise StateError("mark_done without a run in progress")
             if key not in self.run.jobs:
                 raise StateError(f"job {key} is not in the plan of run {self.run.run_id}")
             self.run.done[key] = read_at.astimezone(UTC)
+            self.run.campaigns.update({int(k): str(v) for k, v in (campaigns or {}).items()})
             self._save_run()
 
     def is_done(self, key: str) -> bool:

@@ -254,6 +254,14 @@ def _base_view_sql(con: duckdb.DuckDBPyConnection, data_dir: DataDir, table: Tab
     return "SELECT\n    " + ",\n    ".join(cols) + f"\nFROM {source}"
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether DuckDB failed because of a Ctrl-C: it raises `RuntimeError('Query
+    interrupted')` when the signal lands in its own code, and wraps the KeyboardInterrupt of
+    Python code it called (a Parquet glob through fsspec) in an error of its own."""
+    text = str(exc)
+    return "KeyboardInterrupt" in text or text.strip() == "Query interrupted"
+
+
 def build_warehouse(data_dir: DataDir) -> Path:
     """Create or refresh the DuckDB file of views; returns its path.
 
@@ -295,9 +303,9 @@ def build_warehouse(data_dir: DataDir) -> Path:
         con.execute(f"DELETE FROM {META_TABLE}")
         con.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)", list(meta.items()))
         con.execute("COMMIT")
-    except duckdb.Error as exc:
+    except (duckdb.Error, RuntimeError) as exc:
         con.execute("ROLLBACK")
-        if "KeyboardInterrupt" in str(exc):  # DuckDB wraps a Ctrl-C in Python code it called
+        if _interrupted(exc):
             raise KeyboardInterrupt from None
         raise WarehouseError(f"building {path} failed: {_one_line(exc)}") from None
     finally:
