@@ -91,20 +91,20 @@ def test_secrets_added_later_are_masked_and_scrubbing_is_thread_safe():
             if out != "Bearer ***":
                 errors.append(out)
 
-    threads = [threading.Thread(target=reader) for _ in range(4)]
+    threads = [threading.Thread(target=reader) for _ in range(2)]
     for t in threads:
         t.start()
     try:
-        for i in range(200):
+        for i in range(50):
             s.add(f"renewed-token-{i:04d}", "t")
     finally:
         stop.set()
         for t in threads:
             t.join(5)
     assert not errors
-    assert s.scrub("renewed-token-0199 and Bearer t") == "*** and Bearer ***"
+    assert s.scrub("renewed-token-0049 and Bearer t") == "*** and Bearer ***"
     assert s.scrub(PROSE) == PROSE
-    assert repr(s) == "Scrubber(202 secrets)"
+    assert repr(s) == "Scrubber(52 secrets)"
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,7 @@ def test_sync_flow_lands_the_ground_truth_and_keeps_secrets_out_of_prefect(flow_
         assert "SECRET" not in text
 
 
+@pytest.mark.slow  # in the slow pass: the default run stays under 3 minutes
 def test_dask_runner_gives_the_same_tables_as_threads(flow_env, monkeypatch, tmp_path):
     from flows.sync import run_flow
 

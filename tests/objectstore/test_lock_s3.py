@@ -122,6 +122,7 @@ def test_a_live_lease_of_another_host_is_respected(s3_data_dir):
     assert lease(d)["token"] == "alive"
 
 
+@pytest.mark.slow  # in the slow pass: the default run stays under 3 minutes
 def test_the_holder_renews_its_lease(s3_data_dir):
     d = s3_data_dir
     with sync_lock(d, lease_seconds=3):

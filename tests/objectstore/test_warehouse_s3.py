@@ -117,6 +117,7 @@ def test_metric_view_reads_the_bucket(s3_fixture):
     ]
 
 
+@pytest.mark.slow  # in the slow pass: the default run stays under 3 minutes
 def test_every_view_agrees_with_the_same_data_on_local_disk(s3_fixture, tmp_path):
     local = DataDir(tmp_path / "data")
     wh_fixtures.write_fixture(local.root)
@@ -180,6 +181,7 @@ def test_sql_command_on_a_bucket(s3_fixture, tmp_path, monkeypatch, capsys):
     assert (tmp_path / "warehouse.duckdb").is_file()
 
 
+@pytest.mark.slow  # in the slow pass: the default run stays under 3 minutes
 def test_new_files_in_the_bucket_show_up_after_a_rebuild(s3_fixture, tmp_path):
     d = DataDir(s3_fixture.uri(), warehouse_path=tmp_path / "w.duckdb")
     build_warehouse(d)

@@ -107,3 +107,41 @@ def leaks_in_files(root, secrets: Iterable[str] = SECRETS) -> list[str]:
 
 def leaks_in_text(text: str, secrets: Iterable[str] = SECRETS) -> list[str]:
     return [s for s in secrets if s in text]
+
+
+def assert_state_not_ahead(data_dir, truth_messages: pl.DataFrame, truth_campaigns) -> int:
+    """After a run that failed or was killed (any clock): every Parquet file under
+    D/parquet/<table>/ is readable, no key is there twice (messages, campaigns), and every
+    job the checkpoint marks done has all its rows in the tables (the truth frames may be
+    taken at any later moment: a window's rows were all created before it ended). Returns
+    how many jobs the checkpoint marks done (0 when no run is unfinished)."""
+    from bsg_analytics.state import SyncState
+    from bsg_analytics.storage import DataDir
+
+    root = Path(data_dir, "parquet")
+    for path in parquet_files(data_dir):
+        rel = path.relative_to(root).parts
+        assert rel[0] in TABLES and rel[-1] == "data.parquet", f"stray file {path}"
+        pl.read_parquet(path)  # a torn or half-written file raises here
+    messages = read_table(data_dir, "messages")
+    campaigns = read_table(data_dir, "campaigns")
+    assert messages["message_id"].is_duplicated().sum() == 0, "a message is there twice"
+    assert campaigns["campaign_id"].is_duplicated().sum() == 0, "a campaign is there twice"
+    run = SyncState.load(DataDir(data_dir)).run
+    if run is None:
+        return 0
+    have_m = set(messages["message_id"].to_list())
+    have_c = set(campaigns["campaign_id"].to_list())
+    windows = {w.key: w for w in [*run.windows, *run.campaign_windows]}
+    for key in run.done:
+        kind, *_rest, wkey = key.split("/")
+        w = windows[wkey]
+        truth = truth_messages if kind == "messages" else truth_campaigns
+        inside = truth.filter((pl.col("created_at") >= w.start) & (pl.col("created_at") < w.end))
+        if kind == "messages":
+            missing = set(inside["message_id"].to_list()) - have_m
+        else:
+            inside = inside.filter(pl.col("channel") == key.split("/")[1])
+            missing = set(inside["campaign_id"].to_list()) - have_c
+        assert not missing, f"state marks {key} done but {len(missing)} rows are missing"
+    return len(run.done)

@@ -131,6 +131,7 @@ def kill_and_resume(tmp_path: Path, kills: int, seed: int, messages: int) -> dic
     }
 
 
+@pytest.mark.slow  # in the slow pass: the default run stays under 3 minutes
 def test_three_kills_then_resume_gives_the_uninterrupted_tables(tmp_path):
     figures = kill_and_resume(tmp_path, kills=3, seed=21, messages=2_000)
     FIGURES["crashes: 3 kills"] = figures

@@ -12,6 +12,7 @@ from nbclient import NotebookClient
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "explore.ipynb"
 
 
+@pytest.mark.slow  # in the slow pass: the default run stays under 3 minutes
 @pytest.mark.parametrize("with_data", [True, False], ids=["fixture", "empty"])
 def test_notebook_executes(tmp_path, monkeypatch, with_data):
     root = tmp_path / "data"
