@@ -364,6 +364,7 @@ def _s3_pages(dd: DataDir) -> list[str]:
     ] + [store.write(page("campaigns", "seed003_campaigns.json", seq=9, run_id=run))]
 
 
+@pytest.mark.slow  # in the slow pass: the default run stays under 3 minutes
 def test_rebuild_on_an_object_store(s3_root):
     dd = _s3_dir(s3_root)
     paths = _s3_pages(dd)
