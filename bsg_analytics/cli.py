@@ -226,14 +226,26 @@ def report(
 
 
 @app.command()
-def rebuild(data_dir: DataDirOpt = None, timezone: Annotated[str | None, typer.Option()] = None):
-    """Re-derive every table from D/raw/ without calling the API."""
+def rebuild(
+    data_dir: DataDirOpt = None,
+    timezone: Annotated[str | None, typer.Option()] = None,
+    skip_unreadable: Annotated[
+        bool,
+        typer.Option(
+            "--skip-unreadable",
+            help="rebuild even when raw pages cannot be read: they go to quarantine, and rows "
+            "only they held are lost (without it such a rebuild leaves the tables as they were)",
+        ),
+    ] = False,
+):
+    """Re-derive every table from D/raw/ without calling the API; the tables are swapped in
+    only when the rebuild succeeded."""
     settings = _settings(data_dir=data_dir, timezone=timezone)
     try:
         from transforms.pipeline import run_rebuild_command
     except ImportError:
         raise _not_built("rebuild") from None
-    raise typer.Exit(run_rebuild_command(settings))
+    raise typer.Exit(run_rebuild_command(settings, skip_unreadable))
 
 
 @app.command()

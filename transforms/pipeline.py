@@ -184,11 +184,21 @@ def _chunks(pages: Iterator[RawPage]) -> Iterator[list[RawPage]]:
         yield chunk
 
 
-def rebuild(data_dir: DataDir, zone: tzinfo | str | None = "UTC") -> RebuildReport:
+class UnreadableRawPages(RuntimeError):
+    """Raw pages that cannot be read: a rebuild without them would lose the rows only they
+    held, so by default it leaves the tables as they were."""
+
+
+def rebuild(
+    data_dir: DataDir, zone: tzinfo | str | None = "UTC", *, skip_unreadable: bool = False
+) -> RebuildReport:
     """Re-derive every table from D/raw/, in landing order, a bounded chunk of pages at a time
     (memory follows the chunk and the partitions it touches), into a sibling of D/parquet/
-    that replaces it only once complete (module doc). Unreadable raw pages are quarantined
-    and listed in the report; any other failure raises with D/parquet/ untouched.
+    that replaces it only once complete (module doc). Unreadable raw pages raise
+    `UnreadableRawPages` (naming the first) with D/parquet/ untouched, unless
+    `skip_unreadable`: then they are quarantined and listed in the report, and the rows only
+    they held are gone from the new tables. Any other failure raises with D/parquet/
+    untouched.
 
     The caller holds the sync lock (`bsg_analytics.locking.sync_lock`), as
     `run_rebuild_command` does."""
@@ -201,6 +211,14 @@ def rebuild(data_dir: DataDir, zone: tzinfo | str | None = "UTC") -> RebuildRepo
             batch = transform_pages(chunk, zone)
             write_batch(data_dir, batch, root=build)
             total.merge(batch.report)
+        if total.unreadable and not skip_unreadable:
+            first = total.unreadable[0]
+            raise UnreadableRawPages(
+                f"{len(total.unreadable)} raw pages cannot be read (first: {first.path}: "
+                f"{first.reason.removeprefix('unreadable raw page: ')}); "
+                "`bsg-analytics rebuild --skip-unreadable` rebuilds without them (they go to "
+                "quarantine, and rows only they held are lost)"
+            )
         if total.unreadable:
             frame = quarantine_frame(unreadable_rows(total.unreadable))
             write_tables(data_dir, {"quarantine": frame}, root=build)
@@ -219,7 +237,7 @@ def rebuild(data_dir: DataDir, zone: tzinfo | str | None = "UTC") -> RebuildRepo
     return total
 
 
-def run_rebuild_command(settings) -> int:
+def run_rebuild_command(settings, skip_unreadable: bool = False) -> int:
     """`bsg-analytics rebuild`, under the sync lock (a rebuild never races a sync): one
     summary line on stdout, exit code 0 (unreadable raw pages are counted and the first one
     named in it); or one line on stderr, exit code 1, with the tables left as they were."""
@@ -232,7 +250,7 @@ def run_rebuild_command(settings) -> int:
     try:
         data_dir = DataDir(settings.data_dir)
         with sync_lock(data_dir):
-            report = rebuild(data_dir, settings.zone)
+            report = rebuild(data_dir, settings.zone, skip_unreadable=skip_unreadable)
     except SwapIncomplete as exc:
         print(f"bsg-analytics: rebuild failed: {exc}", file=sys.stderr)
         return 1

@@ -101,7 +101,15 @@ def test_a_truncated_page_is_named_in_quarantine_and_the_rest_is_rebuilt(d, caps
     data = cut.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
 
-    code = tp.run_rebuild_command(settings_for(d))
+    # by default the tables are left exactly as they were, the page named in one line
+    old = parquet_bytes(d)
+    assert tp.run_rebuild_command(settings_for(d)) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(cut) in err[0] and "--skip-unreadable" in err[0], err
+    assert err[0].endswith("were left as they were")
+    assert parquet_bytes(d) == old and leftovers(d) == ["parquet"]
+
+    code = tp.run_rebuild_command(settings_for(d), skip_unreadable=True)
     captured = capsys.readouterr()
     out = captured.out.strip().splitlines()
     assert code == 0, captured.err
@@ -277,7 +285,9 @@ def test_every_kind_of_unreadable_page_is_named_and_skipped(data_dir, damage):
         list(store.iter_pages())
     assert f"raw page: {broken}" in getattr(info.value, "__notes__", [])
 
-    report = tp.rebuild(data_dir, "UTC")
+    with pytest.raises(tp.UnreadableRawPages, match="1 raw pages cannot be read"):
+        tp.rebuild(data_dir, "UTC")
+    report = tp.rebuild(data_dir, "UTC", skip_unreadable=True)
     assert report.pages == 1 and report.pages_unreadable == 1
     assert sorted(read_table(data_dir, "messages")["message_id"]) == [1, 2]
     q = read_table(data_dir, "quarantine")
@@ -294,7 +304,9 @@ def test_a_rebuild_of_nothing_but_unreadable_pages_still_succeeds(data_dir, caps
     for seq in range(3):
         path = store.write(messages_page([message(id=seq + 1)], seq=seq))
         Path(path).write_bytes(b"\x1f\x8b")
-    code = tp.run_rebuild_command(Settings(data_dir=data_dir.root, timezone="UTC"))
+    code = tp.run_rebuild_command(
+        Settings(data_dir=data_dir.root, timezone="UTC"), skip_unreadable=True
+    )
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and len(out) == 1
     assert out[0].startswith("rebuild: 0 pages") and "3 raw pages were unreadable" in out[0]
@@ -382,7 +394,7 @@ def test_rebuild_on_an_object_store(s3_root):
 
     # a truncated page: named in quarantine, the rest rebuilt
     dd.write_bytes(paths[1], dd.read_bytes(paths[1])[:15])
-    report = tp.rebuild(dd, "UTC")
+    report = tp.rebuild(dd, "UTC", skip_unreadable=True)
     assert [u.path for u in report.unreadable] == [paths[1]]
     assert sorted(read_table(dd, "messages")["message_id"]) == [1, 2, 3, 6]
     assert read_table(dd, "quarantine")["raw_file"].to_list() == [paths[1]]
