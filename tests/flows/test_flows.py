@@ -64,6 +64,7 @@ def test_dask_runner_gives_the_same_tables_as_threads(flow_env, monkeypatch, tmp
         assert_frame_equal(a, b.select(pl.exclude("^.*extracted_at$")).sort(key))
 
 
+@pytest.mark.slow  # in the slow pass: the default run stays under 3 minutes
 def test_legacy_and_reconcile_flows(flow_env):
     from flows.legacy import legacy_flow, reconcile_flow
     from flows.sync import run_flow

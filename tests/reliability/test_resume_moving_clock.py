@@ -399,7 +399,7 @@ def test_an_api_that_gives_up_mid_run_then_re_runs_until_success_end_equal_to_th
     tmp_path,
 ):
     kinds = ("500", "502_html", "503_html", "429_bare", "drop", "truncated")  # never "slow"
-    world = World(tmp_path, fault_rate=0.25, fault_kinds=kinds)
+    world = World(tmp_path, fault_rate=0.15, fault_kinds=kinds)
     settings = world.settings.model_copy(update={"max_retries": 1})
     failures: list[str] = []
     for _ in range(60):
@@ -481,7 +481,7 @@ class ShortWindow:
                               request=request)  # fmt: skip
 
 
-@pytest.mark.parametrize("mode", ["total", "repeat"])
+@pytest.mark.parametrize("mode", ["total", pytest.param("repeat", marks=pytest.mark.slow)])
 def test_a_short_window_is_read_again_in_the_same_run_and_one_served_short_for_good_fails_by_name(
     mode, tmp_path
 ):
@@ -564,7 +564,7 @@ def full_disk_after(monkeypatch, target: str, calls: int) -> dict:
     return seen
 
 
-@pytest.mark.parametrize("target", ["write_bytes", "parquet"])
+@pytest.mark.parametrize("target", ["write_bytes", pytest.param("parquet", marks=pytest.mark.slow)])
 def test_a_full_disk_fails_the_run_leaves_readable_tables_and_the_re_run_ends_equal_to_the_truth(
     target, tmp_path
 ):
@@ -618,7 +618,11 @@ def campaigns_without_rows(data_dir) -> dict[str, int]:
     "chain",
     [
         pytest.param((SINCE, None), id="since-then-none"),
-        pytest.param((SINCE, SINCE + timedelta(days=120), None), id="since-later-none"),
+        pytest.param(
+            (SINCE, SINCE + timedelta(days=120), None),
+            id="since-later-none",
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_a_failed_backfill_then_other_arguments_leaves_no_campaign_without_its_row(chain, tmp_path):
