@@ -24,7 +24,7 @@ RATIOS = (
     ("pipeline_prefect", "pipeline"),
     ("pipeline_prefect", "floor"),
 )
-_SUMMARY = re.compile(r"synced in ([\d.]+)s: ([^;]*);")
+_SUMMARY = re.compile(r"synced(?: .*? UTC)? in ([\d.]+)s: ([^;]*);")
 
 
 def _defaults() -> dict:

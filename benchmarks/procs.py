@@ -169,6 +169,7 @@ def simulator(messages: int, latency_ms: float = 0, seed: int = 7, days: int = 1
         str(days),
         "--token",
         TOKEN,
+        "--frozen",  # every contender reads the same data
     ]
     with tempfile.NamedTemporaryFile("w+", suffix=".log") as log:
         proc = subprocess.Popen(
@@ -183,7 +184,7 @@ def simulator(messages: int, latency_ms: float = 0, seed: int = 7, days: int = 1
                 time.sleep(0.05)
                 text = Path(log.name).read_text()
             url = re.search(r"Serving on (http://\S+)", text).group(1)
-            clock = re.search(r"at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", text).group(1)
+            clock = re.search(r"(?:at|now) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", text).group(1)
             now = datetime.strptime(clock, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
             _wait_ready(url, deadline)
             yield SimulatorProcess(url, now, text.splitlines()[0], proc)
