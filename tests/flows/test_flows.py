@@ -11,7 +11,9 @@ from polars.testing import assert_frame_equal
 from bsg_analytics.storage import DataDir
 from transforms.writer import read_table
 
-pytestmark = pytest.mark.usefixtures("prefect_server")
+# flows on a Prefect server (a session harness, ~25 s to start): in the slow pass, which
+# CI runs; the default run stays under 3 minutes
+pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
 
 def since_for(sim):
@@ -47,7 +49,6 @@ def test_sync_flow_lands_the_ground_truth_and_keeps_secrets_out_of_prefect(flow_
         assert "SECRET" not in text
 
 
-@pytest.mark.slow  # in the slow pass: the default run stays under 3 minutes
 def test_dask_runner_gives_the_same_tables_as_threads(flow_env, monkeypatch, tmp_path):
     from flows.sync import run_flow
 
@@ -64,7 +65,6 @@ def test_dask_runner_gives_the_same_tables_as_threads(flow_env, monkeypatch, tmp
         assert_frame_equal(a, b.select(pl.exclude("^.*extracted_at$")).sort(key))
 
 
-@pytest.mark.slow  # in the slow pass: the default run stays under 3 minutes
 def test_legacy_and_reconcile_flows(flow_env):
     from flows.legacy import legacy_flow, reconcile_flow
     from flows.sync import run_flow

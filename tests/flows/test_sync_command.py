@@ -15,7 +15,6 @@ from bsg_analytics.storage import DataDir
 from bsg_simulator.testing import running_simulator
 from transforms.writer import read_table
 
-pytestmark = pytest.mark.usefixtures("prefect_server")
 TOKEN = "tok-cli-SECRET-3"
 
 
@@ -33,6 +32,9 @@ def point_at(monkeypatch, url: str, data, **extra: str) -> None:
         monkeypatch.setenv(name, value)
 
 
+# through a Prefect server (a session harness, ~25 s to start): in the slow pass
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_server")
 def test_sync_with_faults_lands_the_ground_truth_then_picks_up_moved_statuses(
     tmp_path, monkeypatch
 ):
