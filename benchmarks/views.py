@@ -45,8 +45,8 @@ def generate(n: int, root: Path, seed: int = 11) -> dict:
     import numpy as np
     import polars as pl
 
-    from schemas import statuses
-    from schemas.tables import MESSAGES
+    from bsg_analytics.schemas import statuses
+    from bsg_analytics.schemas.tables import MESSAGES
 
     rng = np.random.default_rng(seed)
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -190,9 +190,9 @@ def _ident(name: str) -> str:
 
 
 def query(root: Path, reps: int) -> dict:
+    from bsg_analytics.schemas.tables import MESSAGES
     from bsg_analytics.storage import DataDir
     from bsg_analytics.warehouse import METRIC_VIEWS, build_warehouse, connect
-    from schemas.tables import MESSAGES
 
     data_dir = DataDir(str(root))
     t = time.perf_counter()

@@ -100,7 +100,7 @@ def sync(
     since_d = _parse_day(since, "--since")
     until_d = _parse_day(until, "--until")
     try:
-        from flows.run import run_sync_command
+        from bsg_analytics.flows.run import run_sync_command
     except ImportError:
         raise _not_built("sync") from None
     code = run_sync_command(
@@ -242,7 +242,7 @@ def rebuild(
     only when the rebuild succeeded."""
     settings = _settings(data_dir=data_dir, timezone=timezone)
     try:
-        from transforms.pipeline import run_rebuild_command
+        from bsg_analytics.transforms.pipeline import run_rebuild_command
     except ImportError:
         raise _not_built("rebuild") from None
     raise typer.Exit(run_rebuild_command(settings, skip_unreadable))
@@ -256,7 +256,7 @@ def serve(
     """Serve the sync flow on a cron schedule from this machine (Prefect `flow.serve`)."""
     settings = _settings(data_dir=data_dir)
     try:
-        from flows.deploy import serve_flows
+        from bsg_analytics.flows.deploy import serve_flows
     except ImportError:
         raise _not_built("serve") from None
     serve_flows(settings, cron=cron)

@@ -37,7 +37,7 @@ order by currency
 def run_demo(data_dir: str = "./data", messages: int = 20_000, seed: int = 7) -> None:
     from rich.console import Console
 
-    from flows.run import no_heartbeat, prepare_prefect_env
+    from bsg_analytics.flows.run import no_heartbeat, prepare_prefect_env
 
     prepare_prefect_env()
     console = Console()
@@ -57,7 +57,7 @@ def run_demo(data_dir: str = "./data", messages: int = 20_000, seed: int = 7) ->
             "BSG_DATA_DIR": data_dir,
         }
         with _environ(env), no_heartbeat():
-            from flows.sync import run_flow
+            from bsg_analytics.flows.sync import run_flow
 
             since = (datetime.now(UTC) - timedelta(days=sim.config.days)).date()
             report = run_flow(since=since)
@@ -86,7 +86,7 @@ def _legacy_sample(sim, n: int = 10) -> None:
     """Look a few SMS (by id and by reference) and bulk tasks up on the legacy REST API."""
     import polars as pl
 
-    from flows.legacy import legacy_flow
+    from bsg_analytics.flows.legacy import legacy_flow
 
     sms = sim.ground_truth_messages().filter(pl.col("channel") == "sms").tail(n)
     legacy_flow(

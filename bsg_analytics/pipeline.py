@@ -31,10 +31,10 @@ from datetime import time as dtime
 from bsg_analytics import extract
 from bsg_analytics.locking import sync_lock
 from bsg_analytics.raw import RawPage, RawStore, new_run_id
+from bsg_analytics.schemas.statuses import FINAL_CAMPAIGN_STATUSES
 from bsg_analytics.settings import Settings
 from bsg_analytics.state import SyncState, reset_state
 from bsg_analytics.storage import DataDir
-from schemas.statuses import FINAL_CAMPAIGN_STATUSES
 
 log = logging.getLogger("bsg_analytics.sync")
 
@@ -67,7 +67,7 @@ class JobOutcome:
 
 
 def _transform_report():
-    from transforms.common import TransformReport
+    from bsg_analytics.transforms.common import TransformReport
 
     return TransformReport()
 
@@ -668,7 +668,7 @@ def _write_pages(data_dir, raw_store: RawStore, paths: list[str], settings, repo
 
 
 def _write_raw_pages(data_dir, pages: list[RawPage], settings, report) -> int:
-    from transforms.pipeline import transform_pages, write_batch
+    from bsg_analytics.transforms.pipeline import transform_pages, write_batch
 
     if not pages:
         return 0

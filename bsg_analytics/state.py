@@ -45,9 +45,9 @@ from typing import Any
 
 import orjson
 
+from bsg_analytics.schemas.statuses import FINAL_CAMPAIGN_STATUSES
 from bsg_analytics.storage import STATE, DataDir
 from bsg_client.windows import Window
-from schemas.statuses import FINAL_CAMPAIGN_STATUSES
 
 SYNC_FILE = "sync.json"
 RUN_FILE = "run.json"

@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 
 from bsg_analytics.extract import plan_windows
 from bsg_analytics.locking import SyncLocked, sync_lock
+from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.settings import Settings
 from bsg_analytics.state import StateError, SyncState, iso, reset_state
 from bsg_analytics.storage import PARQUET, STATE, DataDir
-from schemas.tables import TABLES
 
 
 def table_rows(data_dir: DataDir) -> dict[str, int]:

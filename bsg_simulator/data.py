@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
-from schemas.statuses import RCS_STATUSES
+from bsg_analytics.schemas.statuses import RCS_STATUSES
 
 CAMPAIGN_ID_BASE = 1_001
 TASK_ID_OFFSET = 50_000_000

@@ -26,7 +26,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-from schemas.statuses import DELIVERED_STATUSES, RCS_STATUSES, SENT_STATUSES, SMS_STATUSES
+from bsg_analytics.schemas.statuses import (
+    DELIVERED_STATUSES,
+    RCS_STATUSES,
+    SENT_STATUSES,
+    SMS_STATUSES,
+)
 
 from . import data as D
 from .clock import Clock

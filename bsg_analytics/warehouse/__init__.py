@@ -5,7 +5,7 @@ directory, a local file wherever `DataDir.warehouse_path` says: DuckDB reads the
 the data directory's fsspec filesystem, registered on every connection this package opens;
 see `attach_filesystem`). It holds:
 
-* one **base view** per table of `schemas.tables.TABLES`, same name, reading
+* one **base view** per table of `bsg_analytics.schemas.tables.TABLES`, same name, reading
   `D/parquet/<table>/**/*.parquet` with `hive_partitioning=true, union_by_name=true` and the
   partition column typed as the schema declares (`hive_types`). The view projects exactly the
   declared columns, in declared order, with declared types (a column no file has yet reads as a
@@ -46,8 +46,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from schemas import statuses
-from schemas.tables import TABLES, Table
+from bsg_analytics.schemas import statuses
+from bsg_analytics.schemas.tables import TABLES, Table
 
 if TYPE_CHECKING:
     import duckdb

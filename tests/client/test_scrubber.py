@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-import flows.run as flows_run
+import bsg_analytics.flows.run as flows_run
 from bsg_analytics.locking import SyncLocked
 from bsg_analytics.settings import Settings
 from bsg_client.errors import ANYWHERE_LENGTH, BSGAPIError, Scrubber
@@ -123,7 +123,7 @@ def test_secrets_added_later_are_masked_and_scrubbing_is_thread_safe():
 def test_the_sync_command_scrubs_its_failure_line_by_the_same_rules(
     monkeypatch, tmp_path, capsys, exc, expected
 ):
-    """`flows.run` prints a failed sync's one line through the same `Scrubber`."""
+    """`bsg_analytics.flows.run` prints a failed sync's one line through the same `Scrubber`."""
     monkeypatch.chdir(tmp_path)  # no .env
     settings = Settings(api_token="t", api_key="ther", api_login_key="live_longer-login-key",
                         data_dir=str(tmp_path / "d"))  # fmt: skip

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from bsg_analytics.storage import DataDir
+from bsg_analytics.transforms.writer import read_table
 from bsg_simulator.testing import running_simulator
-from transforms.writer import read_table
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

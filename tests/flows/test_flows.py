@@ -8,8 +8,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.storage import DataDir
-from transforms.writer import read_table
+from bsg_analytics.transforms.writer import read_table
 
 # flows on a Prefect server (a session harness, ~25 s to start): in the slow pass, which
 # CI runs; the default run stays under 3 minutes
@@ -27,7 +28,7 @@ def messages(data_dir):
 def test_sync_flow_lands_the_ground_truth_and_keeps_secrets_out_of_prefect(flow_env):
     from prefect.client.orchestration import get_client
 
-    from flows.sync import run_flow
+    from bsg_analytics.flows.sync import run_flow
 
     sim, data_dir = flow_env
     report = run_flow(since=since_for(sim))
@@ -50,7 +51,7 @@ def test_sync_flow_lands_the_ground_truth_and_keeps_secrets_out_of_prefect(flow_
 
 
 def test_dask_runner_gives_the_same_tables_as_threads(flow_env, monkeypatch, tmp_path):
-    from flows.sync import run_flow
+    from bsg_analytics.flows.sync import run_flow
 
     sim, data_dir = flow_env
     since = since_for(sim)
@@ -59,15 +60,15 @@ def test_dask_runner_gives_the_same_tables_as_threads(flow_env, monkeypatch, tmp
     monkeypatch.setenv("BSG_TASK_RUNNER", "dask")
     run_flow(since=since)
     for table in ("messages", "campaigns", "campaign_statistics", "rcs_suggestions"):
-        key = list(__import__("schemas.tables").tables.TABLES[table].key)
+        key = list(TABLES[table].key)
         a = read_table(DataDir(data_dir), table).select(pl.exclude("^.*extracted_at$")).sort(key)
         b = read_table(DataDir(tmp_path / "dask"), table)
         assert_frame_equal(a, b.select(pl.exclude("^.*extracted_at$")).sort(key))
 
 
 def test_legacy_and_reconcile_flows(flow_env):
-    from flows.legacy import legacy_flow, reconcile_flow
-    from flows.sync import run_flow
+    from bsg_analytics.flows.legacy import legacy_flow, reconcile_flow
+    from bsg_analytics.flows.sync import run_flow
 
     sim, data_dir = flow_env
     run_flow(since=since_for(sim))

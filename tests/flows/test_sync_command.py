@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from bsg_analytics.cli import app
 from bsg_analytics.storage import DataDir
+from bsg_analytics.transforms.writer import read_table
 from bsg_simulator.testing import running_simulator
-from transforms.writer import read_table
 
 TOKEN = "tok-cli-SECRET-3"
 
@@ -85,13 +85,15 @@ def test_sync_without_a_token_is_a_clear_error(tmp_path, monkeypatch):
 def test_sync_runs_without_prefect_when_there_is_no_server_to_report_to(tmp_path, monkeypatch):
     """`auto` with no Prefect API URL: the same pipeline on a thread pool, no temporary
     server; `--orchestrator prefect` would run the flow (the test above, under a server)."""
-    import flows.sync
+    import bsg_analytics.flows.sync
 
     def no_flow(*a, **k):
         raise AssertionError("the Prefect flow ran")
 
-    monkeypatch.setattr(flows.sync, "run_flow", no_flow)
-    monkeypatch.setattr("flows.run.uses_prefect", lambda s: s.orchestrator == "prefect")
+    monkeypatch.setattr(bsg_analytics.flows.sync, "run_flow", no_flow)
+    monkeypatch.setattr(
+        "bsg_analytics.flows.run.uses_prefect", lambda s: s.orchestrator == "prefect"
+    )
     data = tmp_path / "data"
     with running_simulator(messages=1_500, seed=4) as (url, sim):
         point_at(monkeypatch, url, data)
@@ -120,8 +122,8 @@ def test_auto_orchestrator_picks_prefect_only_with_a_server_or_dask(
 ):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from bsg_analytics.flows.run import uses_prefect
     from bsg_analytics.settings import load_settings
-    from flows.run import uses_prefect
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     settings = load_settings(orchestrator=orchestrator, task_runner=task_runner)
@@ -130,7 +132,7 @@ def test_auto_orchestrator_picks_prefect_only_with_a_server_or_dask(
 
 
 def test_auto_asks_prefect_only_when_a_config_file_could_name_a_server(tmp_path, monkeypatch):
-    from flows.run import _prefect_config_present
+    from bsg_analytics.flows.run import _prefect_config_present
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))

@@ -12,6 +12,7 @@ import duckdb
 import pytest
 import wh_fixtures
 
+from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.storage import DataDir
 from bsg_analytics.warehouse import (
     BASE_VIEWS,
@@ -23,7 +24,6 @@ from bsg_analytics.warehouse import (
     query,
     run_sql_command,
 )
-from schemas.tables import TABLES
 
 D1, D2 = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
 

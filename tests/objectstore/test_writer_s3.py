@@ -12,7 +12,7 @@ from bsg_analytics.warehouse import build_warehouse, query
 
 
 def test_write_tables_to_s3_and_read_back(s3_data_dir, tmp_path):
-    from transforms.writer import read_table, write_tables
+    from bsg_analytics.transforms.writer import read_table, write_tables
 
     d = s3_data_dir
     first = wh_fixtures.make_frame("messages", wh_fixtures.MESSAGES[:3])

@@ -14,10 +14,10 @@ from e2e import SINCE, assert_campaigns_match, assert_messages_match, read_table
 import bsg_analytics.pipeline as pipeline
 from bsg_analytics.pipeline import Job, JobOutcome, WindowWriter, page_parallel, run_sync
 from bsg_analytics.raw import RawPage, RawStore
+from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.state import SyncState
 from bsg_analytics.storage import DataDir
 from bsg_simulator.testing import TEST_NOW
-from schemas.tables import TABLES
 
 
 def outcome(name: str, pages: int) -> JobOutcome:

@@ -12,9 +12,9 @@ from pathlib import Path
 import polars as pl
 from polars.testing import assert_frame_equal
 
+from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.settings import load_settings
 from bsg_simulator.testing import TEST_NOW
-from schemas.tables import TABLES
 
 # Figures the tests measured (faults injected, kills, examples...), printed at the end of the
 # session by the conftest's terminal summary.

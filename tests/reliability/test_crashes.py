@@ -20,10 +20,10 @@ from crash_driver import simulator as driver_simulator
 from rel_helpers import FIGURES, SINCE, assert_same_tables, parquet_files, read_table, snapshot
 
 from bsg_analytics.pipeline import run_sync
+from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.state import SyncState
 from bsg_analytics.storage import DataDir
 from bsg_simulator.testing import TEST_NOW, inprocess_transport
-from schemas.tables import TABLES
 
 DRIVER = Path(__file__).with_name("crash_driver.py")
 

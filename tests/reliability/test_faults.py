@@ -20,13 +20,13 @@ from rel_helpers import (
     snapshot,
 )
 
+from bsg_analytics.flows.run import describe_failure
 from bsg_analytics.pipeline import run_sync
 from bsg_analytics.state import SyncState
 from bsg_analytics.storage import DataDir
 from bsg_client.errors import BSGAPIError, BSGRetryError
 from bsg_simulator.config import FAULT_KINDS
 from bsg_simulator.testing import TEST_NOW, make_simulator, running_simulator
-from flows.run import describe_failure
 
 MESSAGES, SEED = 3_000, 5
 

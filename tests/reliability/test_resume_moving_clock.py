@@ -37,7 +37,7 @@ from rel_helpers import (
 from test_drift import CAMPAIGN_COLUMNS as DRIFT_CAMPAIGN_COLUMNS
 from test_drift import MESSAGE_COLUMNS
 
-import transforms.writer as writer_module
+import bsg_analytics.transforms.writer as writer_module
 from bsg_analytics import extract
 from bsg_analytics.pipeline import WINDOW_READS, IncompleteWindow, run_sync, thread_mapper
 from bsg_analytics.state import SyncState

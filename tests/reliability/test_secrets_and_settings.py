@@ -23,10 +23,10 @@ from rel_helpers import (
 from typer.testing import CliRunner
 
 from bsg_analytics.cli import app
+from bsg_analytics.flows.run import describe_failure
 from bsg_analytics.pipeline import run_sync
 from bsg_client.errors import BSGAPIError, BSGAuthError
 from bsg_simulator.testing import TEST_NOW, make_simulator
-from flows.run import describe_failure
 
 WRONG = "tok-SECRET-wrong-41aa07"
 UNTIL = SINCE + timedelta(days=20)

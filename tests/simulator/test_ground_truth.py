@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import polars as pl
 
+from bsg_analytics.schemas.tables import MESSAGES
 from bsg_simulator.testing import make_simulator
-from schemas.tables import MESSAGES
 
 from .conftest import KEY, WINDOW, all_pages, client_for
 

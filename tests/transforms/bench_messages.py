@@ -89,7 +89,7 @@ def _child(kind: str, path: str, zone: str) -> dict:
     rss_in = _hwm_mb()
     if kind == "transform":
         from bsg_analytics.raw import RawPage
-        from transforms import transform_pages
+        from bsg_analytics.transforms import transform_pages
 
         raw = [
             RawPage(
@@ -115,7 +115,7 @@ def _child(kind: str, path: str, zone: str) -> dict:
         if kind == "read_ndjson":
             df = pl.read_ndjson(data)
         else:  # the same reader with an explicit all-String schema (no inference pass)
-            from transforms.messages import RECORD
+            from bsg_analytics.transforms.messages import RECORD
 
             df = pl.read_ndjson(data, schema=dict(RECORD.to_schema()))
         secs = time.perf_counter() - t

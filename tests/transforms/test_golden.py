@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from transform_helpers import T0, fixture, message, messages_page, page
 
-from schemas.tables import TABLES
-from transforms import transform_pages
+from bsg_analytics.schemas.tables import TABLES
+from bsg_analytics.transforms import transform_pages
 
 
 def utc(*args) -> datetime:

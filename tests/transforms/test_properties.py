@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transform_helpers import page
 
-from schemas.tables import TABLES
-from transforms import transform_pages
+from bsg_analytics.schemas.tables import TABLES
+from bsg_analytics.transforms import transform_pages
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -20,13 +20,13 @@ import polars as pl
 import pytest
 from transform_helpers import message, messages_page, page
 
-import transforms.pipeline as tp
+import bsg_analytics.transforms.pipeline as tp
 from bsg_analytics.raw import RawStore, UnreadablePage
+from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.settings import load_settings
 from bsg_analytics.storage import DataDir
+from bsg_analytics.transforms.writer import read_table
 from bsg_simulator.testing import TEST_NOW, inprocess_transport, make_simulator
-from schemas.tables import TABLES
-from transforms.writer import read_table
 
 SINCE = (TEST_NOW - timedelta(days=3 * 30)).date()
 

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from transform_helpers import message, messages_page
 
-from transforms import transform_pages
-from transforms.common import local_to_utc_python, parse_times
+from bsg_analytics.transforms import transform_pages
+from bsg_analytics.transforms.common import local_to_utc_python, parse_times
 
 
 def utc(*a):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from transform_helpers import message, page
 
-from transforms import transform_pages
+from bsg_analytics.transforms import transform_pages
 
 
 def unknown(*bodies: dict | bytes) -> list[str]:
@@ -53,7 +53,7 @@ def test_a_key_spelt_with_a_space_before_the_colon_is_still_checked():
 
 def test_clean_pages_are_not_walked(monkeypatch):
     """The per-record walk is the slow path: pages whose key counts match skip it."""
-    import transforms.messages as messages
+    import bsg_analytics.transforms.messages as messages
 
     walked = []
     real = messages.unknown_paths

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 from transform_helpers import message, messages_page, page
 
 from bsg_analytics.raw import RawStore
-from schemas.tables import TABLES
-from transforms import rebuild, transform_pages, write_batch
-from transforms.writer import read_table
+from bsg_analytics.schemas.tables import TABLES
+from bsg_analytics.transforms import rebuild, transform_pages, write_batch
+from bsg_analytics.transforms.writer import read_table
 
 T1 = datetime(2024, 4, 1, 10, tzinfo=UTC)
 T2 = datetime(2024, 4, 2, 10, tzinfo=UTC)
@@ -242,7 +242,7 @@ def test_rebuild_gives_the_same_tables_as_incremental_writes(data_dir, tmp_path)
 
 def test_run_rebuild_command_prints_one_line(data_dir, capsys):
     from bsg_analytics.settings import Settings
-    from transforms import run_rebuild_command
+    from bsg_analytics.transforms import run_rebuild_command
 
     store = RawStore(data_dir)
     for p in mixed_pages():

@@ -13,12 +13,12 @@ import polars as pl
 import pytest
 from transform_helpers import message, messages_page, page
 
-import transforms.writer as writer
+import bsg_analytics.transforms.writer as writer
+from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.storage import DataDir
-from schemas.tables import TABLES
-from transforms import transform_pages, write_batch
-from transforms.merge import latest, strictly_increasing, unique_keys
-from transforms.writer import read_table, write_tables
+from bsg_analytics.transforms import transform_pages, write_batch
+from bsg_analytics.transforms.merge import latest, strictly_increasing, unique_keys
+from bsg_analytics.transforms.writer import read_table, write_tables
 
 T1 = datetime(2024, 4, 1, 10, tzinfo=UTC)
 
@@ -161,9 +161,9 @@ def test_unique_keys_and_latest_return_a_unique_frame_as_it_is():
 
 
 def test_rebuild_in_small_chunks_gives_the_tables_of_one_chunk(tmp_path, monkeypatch):
-    import transforms.pipeline as tp
+    import bsg_analytics.transforms.pipeline as tp
     from bsg_analytics.raw import RawStore
-    from transforms import rebuild
+    from bsg_analytics.transforms import rebuild
 
     data_dir = DataDir(tmp_path / "d")
     store = RawStore(data_dir)

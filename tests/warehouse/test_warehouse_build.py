@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 import wh_fixtures
 
+from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.storage import DataDir
 from bsg_analytics.warehouse import (
     METRIC_DOCS,
@@ -22,7 +23,6 @@ from bsg_analytics.warehouse import (
     metric_sql,
     query,
 )
-from schemas.tables import TABLES
 
 ALL_VIEWS = {*TABLES, *METRIC_VIEWS, "message_facts"}
 

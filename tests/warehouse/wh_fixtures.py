@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from schemas.tables import TABLES
+from bsg_analytics.schemas.tables import TABLES
 
 UTC = dt.UTC
 EXTRACTED_AT = dt.datetime(2026, 3, 5, 12, 0, tzinfo=UTC)

@@ -209,7 +209,7 @@ def run_with_display(
             report = run_sync(settings, since, until, progress=display, full_refresh=full_refresh)
             return report.as_dict()
 
-    from flows import sync as sync_module
+    from bsg_analytics.flows import sync as sync_module
 
     overrides = {
         k: getattr(settings, k)

@@ -27,9 +27,9 @@ import orjson
 import polars as pl
 
 from bsg_analytics.raw import RawPage, RawStore, UnreadablePage
+from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.state import StateError, SyncState
 from bsg_analytics.storage import PARQUET, READY_SUFFIX, DataDir, SwapIncomplete
-from schemas.tables import TABLES
 
 from .campaigns import transform_campaigns
 from .common import (

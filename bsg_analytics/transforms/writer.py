@@ -37,8 +37,8 @@ from pathlib import Path
 
 import polars as pl
 
+from bsg_analytics.schemas.tables import TABLES, Table
 from bsg_analytics.storage import PARQUET, STAGING, DataDir
-from schemas.tables import TABLES, Table
 
 from .common import conform
 from .merge import latest, strictly_increasing

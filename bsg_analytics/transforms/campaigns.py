@@ -20,7 +20,11 @@ from datetime import tzinfo
 import orjson
 import polars as pl
 
-from schemas.statuses import CAMPAIGN_STATUSES, FINAL_CAMPAIGN_STATUSES, KNOWN_MESSAGE_STATUSES
+from bsg_analytics.schemas.statuses import (
+    CAMPAIGN_STATUSES,
+    FINAL_CAMPAIGN_STATUSES,
+    KNOWN_MESSAGE_STATUSES,
+)
 
 from .common import (
     FREE,

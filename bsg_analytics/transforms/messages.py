@@ -19,7 +19,7 @@ from datetime import tzinfo
 import orjson
 import polars as pl
 
-from schemas.statuses import KNOWN_MESSAGE_STATUSES, SENT_STATUSES
+from bsg_analytics.schemas.statuses import KNOWN_MESSAGE_STATUSES, SENT_STATUSES
 
 from .common import (
     FREE,

@@ -6,8 +6,8 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from bsg_analytics.flows.sync import settings_from
 from bsg_analytics.pipeline import run_legacy
-from flows.sync import settings_from
 
 
 @flow(name="bsg-legacy-lookups")

@@ -14,8 +14,8 @@ DAILY = "30 2 * * *"
 
 
 def build_deployments(cron: str = HOURLY, reconcile_cron: str = DAILY):
-    from flows.legacy import reconcile_flow
-    from flows.sync import sync_flow
+    from bsg_analytics.flows.legacy import reconcile_flow
+    from bsg_analytics.flows.sync import sync_flow
 
     return [
         sync_flow.to_deployment(name="hourly-sync", cron=cron, tags=["bsg"]),

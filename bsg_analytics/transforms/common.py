@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import polars as pl
 
-from schemas.tables import MONEY, TABLES, UTC_TS
+from bsg_analytics.schemas.tables import MONEY, TABLES, UTC_TS
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
 MONEY_RE = r"^-?\d{1,11}(\.\d{0,7})?$"

@@ -17,7 +17,7 @@ from datetime import tzinfo
 import orjson
 import polars as pl
 
-from schemas.statuses import KNOWN_MESSAGE_STATUSES
+from bsg_analytics.schemas.statuses import KNOWN_MESSAGE_STATUSES
 
 from .common import (
     Check,
@@ -222,7 +222,7 @@ def transform_legacy(pages: list, zone: tzinfo, report: TransformReport):
 
 def _dedupe(df: pl.DataFrame, table: str, report: TransformReport) -> pl.DataFrame:
     """Latest per key; rows out and duplicates are counted on the stream each row came from."""
-    from schemas.tables import TABLES
+    from bsg_analytics.schemas.tables import TABLES
 
     key = list(TABLES[table].key)
     df = df.with_row_index("_ord")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from schemas.tables import TABLES, Table
+from bsg_analytics.schemas.tables import TABLES, Table
 
 ORDER = "__arrival"
 
