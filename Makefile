@@ -13,6 +13,8 @@ test-all:
 lint:
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
+	$(UV) run --locked lint-imports
+	$(UV) run --locked mypy
 format:
 	$(UV) run --locked ruff format .
 	$(UV) run --locked ruff check --fix .

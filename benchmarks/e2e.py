@@ -11,7 +11,7 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-from bsg_analytics.extract import CAMPAIGN_WINDOW_DAYS
+from bsg_analytics.streams.campaigns import WINDOW_DAYS as CAMPAIGN_WINDOW_DAYS
 
 from .procs import ROOT, TOKEN, VENV_BIN, child_env, run_measured, simulator
 

@@ -69,8 +69,8 @@ def make_pages(n: int, folder: Path) -> dict:
 
 def _child(kind: str, folder: Path) -> dict:
     if kind == "transform":
+        from bsg_analytics.batch import transform_pages
         from bsg_analytics.raw import RawPage
-        from bsg_analytics.transforms import transform_pages
 
         data = (folder / "pages.lines").read_bytes()
         fetched = datetime.now(UTC)

@@ -29,6 +29,18 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _data_dir(settings):
+    """The data directory, built once per command; a setting it needs an extra for (an
+    s3:// URL without s3fs) is one line and exit 2."""
+    from bsg_analytics.settings import SettingsError
+    from bsg_analytics.storage import DataDir
+
+    try:
+        return DataDir(settings.data_dir)
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from None
+
+
 def _settings(**overrides):
     from bsg_analytics.settings import SettingsError, load_settings
 
@@ -38,10 +50,6 @@ def _settings(**overrides):
         raise fail(str(exc), 2) from None
 
 
-def _not_built(name: str) -> typer.Exit:
-    return fail(f"`{name}` is not built yet", 3)
-
-
 @app.command()
 def demo(
     data_dir: DataDirOpt = None,
@@ -49,10 +57,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
 ) -> None:
     """Run the whole pipeline through Prefect against the built-in simulator; no account needed."""
-    try:
-        from bsg_analytics.demo import run_demo
-    except ImportError:
-        raise _not_built("demo") from None
+    from bsg_analytics.demo import run_demo
+
     run_demo(data_dir=data_dir or "./data", messages=messages, seed=seed)
 
 
@@ -99,10 +105,8 @@ def sync(
     )
     since_d = _parse_day(since, "--since")
     until_d = _parse_day(until, "--until")
-    try:
-        from bsg_analytics.flows.run import run_sync_command
-    except ImportError:
-        raise _not_built("sync") from None
+    from bsg_analytics.flows.run import run_sync_command
+
     code = run_sync_command(
         settings,
         since=since_d,
@@ -124,7 +128,7 @@ def status(
     settings = _settings(data_dir=data_dir)
     from bsg_analytics.status import run_status_command
 
-    raise typer.Exit(run_status_command(settings, as_json))
+    raise typer.Exit(run_status_command(settings, as_json, data_dir=_data_dir(settings)))
 
 
 @app.command()
@@ -139,7 +143,7 @@ def reset(
         typer.confirm("Set the sync state aside? The next sync reads from the start", abort=True)
     from bsg_analytics.status import run_reset_command
 
-    raise typer.Exit(run_reset_command(settings))
+    raise typer.Exit(run_reset_command(settings, data_dir=_data_dir(settings)))
 
 
 @app.command(context_settings={"allow_extra_args": False})
@@ -173,10 +177,8 @@ def simulate(
     ] = None,
 ) -> None:
     """Run the simulator of the BSG API alone; it prints the lines that point `sync` at it."""
-    try:
-        from bsg_simulator.server import main as simulator_main
-    except ImportError:
-        raise _not_built("simulate") from None
+    from bsg_simulator.server import main as simulator_main
+
     code = simulator_main(
         host=host,
         port=port,
@@ -204,11 +206,9 @@ def sql(
 ) -> None:
     """Run a query on the warehouse and print the result."""
     settings = _settings(data_dir=data_dir)
-    try:
-        from bsg_analytics.warehouse import run_sql_command
-    except ImportError:
-        raise _not_built("sql") from None
-    raise typer.Exit(run_sql_command(settings, query, format))
+    from bsg_analytics.warehouse import run_sql_command
+
+    raise typer.Exit(run_sql_command(settings, query, format, data_dir=_data_dir(settings)))
 
 
 @app.command()
@@ -218,11 +218,9 @@ def report(
 ) -> None:
     """Write a self-contained HTML report with charts of the metrics."""
     settings = _settings(data_dir=data_dir)
-    try:
-        from bsg_analytics.report import run_report_command
-    except ImportError:
-        raise _not_built("report") from None
-    raise typer.Exit(run_report_command(settings, output))
+    from bsg_analytics.report import run_report_command
+
+    raise typer.Exit(run_report_command(settings, output, data_dir=_data_dir(settings)))
 
 
 @app.command()
@@ -241,25 +239,27 @@ def rebuild(
     """Re-derive every table from D/raw/ without calling the API; the tables are swapped in
     only when the rebuild succeeded."""
     settings = _settings(data_dir=data_dir, timezone=timezone)
-    try:
-        from bsg_analytics.transforms.pipeline import run_rebuild_command
-    except ImportError:
-        raise _not_built("rebuild") from None
-    raise typer.Exit(run_rebuild_command(settings, skip_unreadable))
+    from bsg_analytics.rebuild import run_rebuild_command
+
+    raise typer.Exit(
+        run_rebuild_command(settings, skip_unreadable=skip_unreadable, data_dir=_data_dir(settings))
+    )
 
 
 @app.command()
 def serve(
-    cron: Annotated[str, typer.Option(help="schedule of the incremental sync")] = "0 * * * *",
+    cron: Annotated[
+        str | None,
+        typer.Option(help="schedule of the incremental sync (default: hourly, 0 * * * *)"),
+    ] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Serve the sync flow on a cron schedule from this machine (Prefect `flow.serve`)."""
     settings = _settings(data_dir=data_dir)
-    try:
-        from bsg_analytics.flows.deploy import serve_flows
-    except ImportError:
-        raise _not_built("serve") from None
-    serve_flows(settings, cron=cron)
+    from bsg_analytics.flows.deploy import serve_flows
+    from bsg_analytics.settings import SYNC_CRON
+
+    serve_flows(settings, cron=cron or SYNC_CRON)
 
 
 def _parse_day(value: str | None, flag: str) -> date | None:

@@ -186,7 +186,10 @@ def _is_conflict(exc: BaseException) -> bool:
             status = str(response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
             if code in _CONFLICT_CODES or status in ("409", "412"):
                 return True
-        exc = exc.__cause__ or exc.__context__
+        cause = exc.__cause__ or exc.__context__
+        if cause is None:
+            return False
+        exc = cause
     return False
 
 

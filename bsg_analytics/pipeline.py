@@ -27,33 +27,27 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
+from typing import Any
 
-from bsg_analytics import extract
+from bsg_analytics.batch import transform_pages, write_batch
+from bsg_analytics.extract import LegacyResult
 from bsg_analytics.locking import sync_lock
+from bsg_analytics.planning import Plan, plan_windows
 from bsg_analytics.raw import RawPage, RawStore, new_run_id
 from bsg_analytics.schemas.statuses import FINAL_CAMPAIGN_STATUSES
 from bsg_analytics.settings import Settings
 from bsg_analytics.state import SyncState, reset_state
 from bsg_analytics.storage import DataDir
+from bsg_analytics.streams import REGISTRY, Job, Planning, Registry, RunContext, Written
+from bsg_analytics.transforms.common import TransformReport
+from bsg_client import BSGClient
 
 log = logging.getLogger("bsg_analytics.sync")
 
-DETAIL_CHUNK = 25  # campaign details per job
 # Raw (uncompressed) page bytes the writer transforms and merges at once: ~30 pages of 500
 # simulated messages. The transform holds several times this; 16 MiB measured ~50 MB more
 # peak RSS for a 1M-message backfill, 4 MiB ~10% more wall time.
 BATCH_BYTES = 8 * 2**20
-
-
-@dataclass(frozen=True)
-class Job:
-    """One unit of extraction: a window of messages, a window of campaigns, or details."""
-
-    kind: str  # "messages" | "campaigns" | "details" | "legacy"
-    key: str
-    window: object | None = None
-    campaign_type: str | None = None
-    ids: tuple[int, ...] = ()
 
 
 @dataclass
@@ -66,12 +60,6 @@ class JobOutcome:
     reads: int = 1  # reads of the window this run (more when the API served it short)
 
 
-def _transform_report():
-    from bsg_analytics.transforms.common import TransformReport
-
-    return TransformReport()
-
-
 @dataclass
 class SyncReport:
     run_id: str
@@ -81,7 +69,7 @@ class SyncReport:
     rows: dict[str, int] = field(default_factory=dict)  # rows written, per table
     campaigns_detailed: int = 0
     seconds: float = 0.0
-    transform: object = field(default_factory=_transform_report)  # TransformReport, merged
+    transform: TransformReport = field(default_factory=TransformReport)  # merged
     since: datetime | None = None
     until: datetime | None = None
     basis: str = ""
@@ -135,34 +123,33 @@ class SyncReport:
 
 @dataclass
 class JobContext:
-    """What a window job needs. Picklable: shipped to a Dask worker it leaves its client
-    behind, and the worker makes its own from the settings."""
+    """What a job needs. Picklable: shipped to a Dask worker it leaves its client and data
+    directory behind, and the worker makes its own from the settings, once per process."""
 
     settings: Settings
     run_id: str
-    client: object | None = None
+    client: BSGClient | None = None
     parallel: int | None = None  # pages of one job in flight; None: settings.concurrency
     now: datetime | None = None  # a fixed clock (tests); None: the real one
+    data_dir: DataDir | None = None
+    registry: Registry = REGISTRY
 
-    def __getstate__(self):
-        return {
-            "settings": self.settings,
-            "run_id": self.run_id,
-            "client": None,
-            "parallel": self.parallel,
-            "now": self.now,
-        }
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "client": None, "data_dir": None}
 
     def cancel(self) -> None:
         """End the jobs in flight at their next request (see `BSGClient.cancel`)."""
-        if self.client is not None and hasattr(self.client, "cancel"):
+        if self.client is not None:
             self.client.cancel()
 
     def run(self, job: Job) -> JobOutcome:
         client = self.client or _process_client(self.settings)
-        raw_store = RawStore(DataDir(self.settings.data_dir))
+        raw_store = RawStore(self.data_dir or _process_data_dir(self.settings))
         parallel = self.parallel or self.settings.concurrency
-        return run_job(job, client, raw_store, self.run_id, parallel=parallel, now=self.now)
+        return run_job(
+            job, client, raw_store, self.run_id, parallel=parallel, now=self.now,
+            registry=self.registry,
+        )  # fmt: skip
 
 
 def page_parallel(concurrency: int, jobs: int) -> int:
@@ -177,16 +164,22 @@ def page_parallel(concurrency: int, jobs: int) -> int:
     return max(1, -(-concurrency // max(1, jobs)))
 
 
-_CLIENTS: dict[str, object] = {}
+# a Dask worker's own client and data directory, one per settings, made on first use
+_CLIENTS: dict[str, BSGClient] = {}
+_DATA_DIRS: dict[str, DataDir] = {}
 
 
-def _process_client(settings: Settings):
-    from bsg_client import BSGClient
-
+def _process_client(settings: Settings) -> BSGClient:
     key = settings.model_dump_json()
     if key not in _CLIENTS:
         _CLIENTS[key] = BSGClient.from_settings(settings)
     return _CLIENTS[key]
+
+
+def _process_data_dir(settings: Settings) -> DataDir:
+    if settings.data_dir not in _DATA_DIRS:
+        _DATA_DIRS[settings.data_dir] = DataDir(settings.data_dir)
+    return _DATA_DIRS[settings.data_dir]
 
 
 Mapper = Callable[[JobContext, list[Job]], Iterator[JobOutcome]]
@@ -267,41 +260,26 @@ WINDOW_READS = 3
 
 def run_job(
     job: Job,
-    client,
+    client: BSGClient,
     raw_store: RawStore,
     run_id: str,
     parallel: int = 1,
     now: datetime | None = None,
+    registry: Registry = REGISTRY,
 ) -> JobOutcome:
-    """Extract one job. `parallel` pages of a window may be in flight at once; the client's
-    shared limiter bounds the requests in flight across all jobs. A list window served short
-    of its announced total is read again (each read lands under its own raw group), up to
-    `WINDOW_READS` reads; every page landed is handed on."""
+    """Extract one job through its stream's `extract`. `parallel` pages of a window may be in
+    flight at once; the client's shared limiter bounds the requests in flight across all
+    jobs. A window served short of its announced total is read again (each read lands under
+    its own raw group), up to `WINDOW_READS` reads; every page landed is handed on."""
+    stream = registry[job.stream]
     started_at = now or datetime.now(UTC)
     started = time.perf_counter()
-    if job.kind == "details":
-        result = extract.extract_campaign_details(
-            client, raw_store, list(job.ids), run_id, parallel=parallel
-        )
+    if stream.planning != Planning.WINDOW:
+        result = stream.extract(client, raw_store, job, run_id, parallel=parallel, attempt=1)
         return JobOutcome(job, result, _paths(result), time.perf_counter() - started, started_at)
     paths: list[str] = []
     for attempt in range(1, WINDOW_READS + 1):
-        if job.kind == "messages":
-            result = extract.extract_messages_window(
-                client, raw_store, job.window, run_id, parallel=parallel, attempt=attempt
-            )
-        elif job.kind == "campaigns":
-            result = extract.extract_campaigns_window(
-                client,
-                raw_store,
-                job.window,
-                job.campaign_type,
-                run_id,
-                parallel=parallel,
-                attempt=attempt,
-            )
-        else:  # pragma: no cover - a programming error
-            raise ValueError(f"unknown job kind {job.kind!r}")
+        result = stream.extract(client, raw_store, job, run_id, parallel=parallel, attempt=attempt)
         paths += _paths(result)
         if result.complete:
             break
@@ -329,23 +307,25 @@ def run_sync(
     since: date | None = None,
     until: date | None = None,
     *,
-    client=None,
+    client: BSGClient | None = None,
     transport=None,
     mapper: Mapper | None = None,
     progress: Progress | None = None,
     now: datetime | None = None,
-    build_warehouse: bool = True,
+    finish: Callable[[DataDir], object] | None = None,
     full_refresh: bool = False,
+    data_dir: DataDir | None = None,
+    registry: Registry = REGISTRY,
 ) -> SyncReport:
     """One sync: plan (taking over or retiring an unfinished run), extract, write, finish.
 
     `now` fixes the clock (tests); by default every read is stamped with the real time.
     `full_refresh` sets the state aside first (`bsg_analytics.state.reset_state`), so the
-    run plans as on a new data directory; raw pages and tables are kept."""
-    from bsg_client import BSGClient
-
+    run plans as on a new data directory; raw pages and tables are kept. `finish(data_dir)`
+    runs under the sync lock once the tables are written (the commands pass the warehouse
+    build, `bsg_analytics.warehouse.build_warehouse`)."""
     progress = progress or Progress()
-    data_dir = DataDir(settings.data_dir)
+    data_dir = data_dir or DataDir(settings.data_dir)
     data_dir.check_writable()
     started = time.perf_counter()
     fixed_mmap_threshold()
@@ -359,134 +339,140 @@ def run_sync(
             if aside:
                 progress.message(f"state set aside in {aside}; reading from the start")
         state = SyncState.load(data_dir)
-        raw_store = RawStore(data_dir)
         own_client = client is None
         client = client or BSGClient.from_settings(settings, transport=transport)
+        client.resume()  # a client stopped by an earlier run on it
+        plan = plan_windows(settings, state, since_dt, until_dt, now, registry=registry)
+        run = _Run(settings, state, data_dir, client, plan, now, progress, registry)
         try:
-            report = _sync(
-                settings,
-                state,
-                data_dir,
-                raw_store,
-                client,
-                since_dt,
-                until_dt,
-                now,
-                mapper or thread_mapper(settings.concurrency),
-                progress,
-            )
+            report = run.sync(mapper or thread_mapper(settings.concurrency))
         finally:
             if own_client:
                 client.close()
         report.temporary_removed = removed
-        if build_warehouse:
-            from bsg_analytics.warehouse import build_warehouse as build
-
-            build(data_dir)
+        if finish is not None:
+            finish(data_dir)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _sync(settings, state, data_dir, raw_store, client, since, until, now, mapper, progress):
-    if hasattr(client, "resume"):
-        client.resume()  # a client stopped by an earlier run on it
-    plan = extract.plan_windows(settings, state, since, until, now)
-    run = state.start_run(plan)
-    report = SyncReport(
-        run_id=run.run_id,
-        since=plan.since,
-        until=plan.until,
-        basis=plan.basis,
-        took_over=plan.takes_over,
-        retired=plan.retires,
-    )
+def _notices_of(plan: Plan) -> list[str]:
+    out = []
     if plan.takes_over:
-        report.notices.append(
+        out.append(
             f"continued interrupted run {plan.takes_over}: "
             f"{len(plan.carried_done)} of {len(plan.job_keys)} windows were already written"
         )
     if plan.retires:
-        report.notices.append(
+        out.append(
             f"replaced unfinished run {plan.retires}, which asked for another range; "
             f"its {plan.carried_windows} unread windows were read in this run"
         )
+    return out
 
-    message_jobs = [Job("messages", k, window=w) for k, w in plan.message_jobs]
-    campaign_jobs = [
-        Job("campaigns", k, window=w, campaign_type=t) for k, w, t in plan.campaign_jobs
-    ]
-    all_jobs = message_jobs + campaign_jobs
-    todo = [j for j in all_jobs if not state.is_done(j.key)]
-    report.windows_total = len(all_jobs)
-    report.windows_skipped = len(all_jobs) - len(todo)
-    progress = _Locked(progress)  # the writer thread reports too
-    progress.start(len(all_jobs), report.windows_skipped)
 
-    def window_written(outcome: JobOutcome, rows: int) -> None:
-        state.mark_done(outcome.job.key, outcome.started_at or datetime.now(UTC))
-        report.windows_done += 1
-        report.rereads += outcome.reads - 1
-        progress.advance(outcome, rows)
+class _Run:
+    """One sync's reads and writes, stream by stream in the registry's order:
 
-    def context_for(jobs: list[Job]) -> JobContext:
-        parallel = page_parallel(settings.concurrency, len(jobs))
-        return JobContext(settings, run.run_id, client, parallel, now)
+    - window streams written as they land (messages) go to the one `WindowWriter`, which
+      checkpoints each window once its tables are written;
+    - the others (campaign lists, then the details of every campaign seen or still open)
+      are kept and written together at the end, then checkpointed.
+    """
 
-    writer = WindowWriter(
-        read=lambda path: raw_store.read(_meta_path(path)),
-        write=lambda pages: _write_raw_pages(data_dir, pages, settings, report),
-        done=window_written,
-    )
-    # campaigns: the list windows, then the detail of every campaign seen or still open,
-    # transformed together so list and detail columns meet in one batch
-    campaign_pages: list[str] = []
-    # campaigns the list jobs saw; those an interrupted run's done jobs saw come with it
-    seen: dict[int, str] = dict(run.campaigns)
-    not_found: set[int] = set()
-    done_campaign_jobs: list[JobOutcome] = []
-    try:
-        # each message window goes to the writer as soon as it lands, and is written while
-        # the others are read, and while the campaign lists and details are read after them
-        jobs = [j for j in todo if j.kind == "messages"]
-        for outcome in mapper(context_for(jobs), jobs):
-            writer.put(outcome)
-        jobs = [j for j in todo if j.kind == "campaigns"]
-        for outcome in mapper(context_for(jobs), jobs):
-            writer.check()
-            campaign_pages.extend(outcome.pages)
-            seen.update(outcome.result.campaign_statuses)
-            done_campaign_jobs.append(outcome)
-            progress.advance(outcome, 0)
-        detail_ids = sorted(set(seen) | set(plan.open_campaign_ids))
-        detail_jobs = [
-            Job("details", f"details/{i}", ids=tuple(detail_ids[i : i + DETAIL_CHUNK]))
-            for i in range(0, len(detail_ids), DETAIL_CHUNK)
-        ]
-        for outcome in mapper(context_for(detail_jobs), detail_jobs):
-            writer.check()
-            campaign_pages.extend(outcome.pages)
-            seen.update(outcome.result.statuses)
-            not_found.update(outcome.result.not_found)
-    except BaseException as exc:
-        # windows already handed over are complete: write them (not on Ctrl-C), then fail
-        # with the first reason (the writer's own failure, if any, is logged at debug level)
-        writer.close(drain=isinstance(exc, Exception), raise_error=False)
-        raise
-    writer.close()
-    report.campaigns_detailed = len(detail_ids)
-    _write_pages(data_dir, raw_store, campaign_pages, settings, report)
-    for outcome in done_campaign_jobs:
-        read_at = outcome.started_at or datetime.now(UTC)
-        state.mark_done(outcome.job.key, read_at, outcome.result.campaign_statuses)
-        report.windows_done += 1
-        report.rereads += outcome.reads - 1
-    state.finish_run(
-        open_campaigns=still_open(seen, plan.open_campaigns, not_found),
-        rows=report.rows,
-        finished_at=now,
-    )
-    _report_unknowns(report)
-    return report
+    def __init__(self, settings, state, data_dir, client, plan, now, progress, registry):
+        self.settings, self.state, self.data_dir = settings, state, data_dir
+        self.client, self.plan, self.now, self.registry = client, plan, now, registry
+        self.raw_store = RawStore(data_dir)
+        self.checkpoint = state.start_run(plan)
+        self.report = SyncReport(
+            run_id=self.checkpoint.run_id,
+            since=plan.since,
+            until=plan.until,
+            basis=plan.basis,
+            took_over=plan.takes_over,
+            retired=plan.retires,
+            notices=_notices_of(plan),
+        )
+        self.progress = _Locked(progress)  # the writer thread reports too
+        # campaigns the list jobs saw; those an interrupted run's done jobs saw come with it
+        self.context = RunContext(open_campaigns=dict(plan.open_campaigns))
+        self.context.seen.update(self.checkpoint.campaigns)
+
+    def _context_for(self, jobs: list[Job]) -> JobContext:
+        parallel = page_parallel(self.settings.concurrency, len(jobs))
+        return JobContext(
+            self.settings, self.checkpoint.run_id, self.client, parallel, self.now,
+            self.data_dir, self.registry,
+        )  # fmt: skip
+
+    def _window_written(self, outcome: JobOutcome, rows: int) -> None:
+        self.state.mark_done(outcome.job.key, outcome.started_at or datetime.now(UTC))
+        self.report.windows_done += 1
+        self.report.rereads += outcome.reads - 1
+        self.progress.advance(outcome, rows)
+
+    def sync(self, mapper: Mapper) -> SyncReport:
+        report, state, registry = self.report, self.state, self.registry
+        all_jobs = self.plan.jobs
+        todo = [j for j in all_jobs if not state.is_done(j.key)]
+        report.windows_total = len(all_jobs)
+        report.windows_skipped = len(all_jobs) - len(todo)
+        self.progress.start(len(all_jobs), report.windows_skipped)
+        writer = WindowWriter(
+            read=lambda path: self.raw_store.read(_meta_path(path)),
+            write=lambda pages: _write_raw_pages(
+                self.data_dir, pages, self.settings, report, registry=registry
+            ),
+            done=self._window_written,
+        )
+        at_end_pages: list[str] = []
+        at_end_windows: list[JobOutcome] = []  # checkpointed once their pages are written
+        try:
+            for stream in registry.values():
+                if stream.planning == Planning.WINDOW:
+                    jobs = [j for j in todo if j.stream == stream.name]
+                elif stream.planning == Planning.IDS and stream.plan_ids is not None:
+                    ids = list(stream.plan_ids(self.context))
+                    if stream.name == "campaign_detail":
+                        report.campaigns_detailed = len(ids)
+                    jobs = stream.id_jobs(ids)
+                else:
+                    continue  # lookups are asked for (`run_legacy`), not planned
+                for outcome in mapper(self._context_for(jobs), jobs):
+                    if stream.written == Written.STREAMED:
+                        writer.put(outcome)
+                        continue
+                    writer.check()
+                    at_end_pages.extend(outcome.pages)
+                    if stream.observe is not None:
+                        stream.observe(outcome.result, self.context)
+                    if stream.planning == Planning.WINDOW:
+                        at_end_windows.append(outcome)
+                        self.progress.advance(outcome, 0)
+        except BaseException as exc:
+            # windows already handed over are complete: write them (not on Ctrl-C), then fail
+            # with the first reason (the writer's own failure, if any, is logged at debug level)
+            writer.close(drain=isinstance(exc, Exception), raise_error=False)
+            raise
+        writer.close()
+        _write_pages(
+            self.data_dir, self.raw_store, at_end_pages, self.settings, report, registry=registry
+        )
+        for outcome in at_end_windows:
+            read_at = outcome.started_at or datetime.now(UTC)
+            state.mark_done(outcome.job.key, read_at, getattr(outcome.result, "campaigns", None))
+            report.windows_done += 1
+            report.rereads += outcome.reads - 1
+        state.finish_run(
+            open_campaigns=still_open(
+                self.context.seen, self.plan.open_campaigns, self.context.not_found
+            ),
+            rows=report.rows,
+            finished_at=self.now,
+        )
+        _report_unknowns(report)
+        return report
 
 
 class _Locked(Progress):
@@ -660,28 +646,57 @@ def _meta_path(body_path: str) -> str:
     return body_path.replace(".json.gz", ".meta.json")
 
 
-def _write_pages(data_dir, raw_store: RawStore, paths: list[str], settings, report) -> int:
+def _write_pages(
+    data_dir: DataDir,
+    raw_store: RawStore,
+    paths: list[str],
+    settings: Settings,
+    report: SyncReport,
+    registry: Registry = REGISTRY,
+) -> int:
     if not paths:
         return 0
     pages: list[RawPage] = [raw_store.read(_meta_path(p)) for p in paths]
-    return _write_raw_pages(data_dir, pages, settings, report)
+    return _write_raw_pages(data_dir, pages, settings, report, registry=registry)
 
 
-def _write_raw_pages(data_dir, pages: list[RawPage], settings, report) -> int:
-    from bsg_analytics.transforms.pipeline import transform_pages, write_batch
-
+def _write_raw_pages(
+    data_dir: DataDir,
+    pages: list[RawPage],
+    settings: Settings,
+    report: SyncReport,
+    registry: Registry = REGISTRY,
+) -> int:
+    """Transform and write `pages`; returns the message rows written (what a window job's
+    progress counts)."""
     if not pages:
         return 0
-    batch = transform_pages(pages, settings.zone)
+    batch = transform_pages(pages, settings.zone, registry)
     written = write_batch(data_dir, batch)
-    _accumulate(report, batch, written)
-    return written.get("messages", 0)
-
-
-def _accumulate(report: SyncReport, batch, written: dict[str, int]) -> None:
     report.transform.merge(batch.report)
     for table, n in written.items():
         report.rows[table] = report.rows.get(table, 0) + n
+    return written.get("messages", 0)
+
+
+def extract_legacy(
+    client: BSGClient,
+    raw_store: RawStore,
+    run_id: str,
+    registry: Registry = REGISTRY,
+    **asked: Iterable[Any],
+) -> LegacyResult:
+    """Every lookup asked (`sms_ids=`, `references=`, `task_ids=`: the lookup arguments of
+    the registry's lookup streams), stream by stream; one result for them all."""
+    unknown = set(asked) - set(registry.lookup_args)
+    if unknown:
+        raise TypeError(f"no lookup stream takes {sorted(unknown)}")
+    ids = {arg: tuple(values) for arg, values in asked.items()}
+    result = LegacyResult()
+    for stream in registry.planned(Planning.LOOKUP):
+        for job in stream.lookup_jobs(ids):
+            result.merge(stream.extract(client, raw_store, job, run_id, parallel=1, attempt=1))
+    return result
 
 
 def run_legacy(
@@ -691,39 +706,24 @@ def run_legacy(
     task_ids: Iterable[int] = (),
     *,
     transport=None,
-    build_warehouse: bool = True,
+    finish: Callable[[DataDir], object] | None = None,
+    data_dir: DataDir | None = None,
 ) -> SyncReport:
-    """Legacy REST lookups: land, transform and write `legacy_sms` / `legacy_tasks`."""
-    from bsg_client import BSGClient
-
-    data_dir = DataDir(settings.data_dir)
+    """Legacy REST lookups: land, transform and write `legacy_sms` / `legacy_tasks`;
+    `finish(data_dir)` runs under the lock at the end (see `run_sync`)."""
+    data_dir = data_dir or DataDir(settings.data_dir)
     data_dir.check_writable()
     started = time.perf_counter()
     report = SyncReport(run_id=new_run_id())
     with sync_lock(data_dir), BSGClient.from_settings(settings, transport=transport) as client:
         data_dir.clean_temporary()
-        result = extract.extract_legacy(
-            client,
-            RawStore(data_dir),
-            report.run_id,
-            sms_ids=tuple(sms_ids),
-            references=tuple(references),
-            task_ids=tuple(task_ids),
-        )
-        _write_pages(data_dir, RawStore(data_dir), _paths(result), settings, report)
-        if build_warehouse:
-            from bsg_analytics.warehouse import build_warehouse as build
-
-            build(data_dir)
+        raw_store = RawStore(data_dir)
+        result = extract_legacy(
+            client, raw_store, report.run_id,
+            sms_ids=tuple(sms_ids), references=tuple(references), task_ids=tuple(task_ids),
+        )  # fmt: skip
+        _write_pages(data_dir, raw_store, _paths(result), settings, report)
+        if finish is not None:
+            finish(data_dir)
     report.seconds = time.perf_counter() - started
     return report
-
-
-def reconcile(settings: Settings) -> dict:
-    """Campaigns whose own statistics disagree with their messages (from the warehouse)."""
-    from bsg_analytics.warehouse import query
-
-    data_dir = DataDir(settings.data_dir)
-    rows = query(data_dir, "select * from campaign_delivery").to_pylist()
-    disagreements = [r for r in rows if r.get("disagrees")]
-    return {"campaigns": len(rows), "disagreements": disagreements}

@@ -28,9 +28,6 @@ import orjson
 
 from bsg_analytics.storage import RAW, DataDir
 
-# The streams the extractor lands; transforms pick their parser by stream.
-STREAMS = ("messages", "campaigns", "campaign_detail", "legacy_sms", "legacy_task")
-
 
 @dataclass
 class RawPage:
@@ -142,11 +139,14 @@ class RawStore:
         return page.path
 
     def list_meta(self, streams: Iterable[str] | None = None) -> list[str]:
-        """Paths of committed pages' `.meta.json`, in landing order (date, run, group, seq)."""
+        """Paths of committed pages' `.meta.json`, in landing order (date, run, group, seq):
+        of `streams`, or of every stream folder under `D/raw/` (the store keeps no list of
+        streams: whatever was landed is found, declared or not)."""
+        bases = [RAW] if streams is None else [f"{RAW}/{s}" for s in streams]
         out: list[str] = []
-        for stream in streams or STREAMS:
-            base = self.data_dir.path(RAW, stream)
-            out.extend(p for p in self.data_dir.walk_files(base) if p.endswith(".meta.json"))
+        for base in bases:
+            walked = self.data_dir.walk_files(self.data_dir.path(base))
+            out.extend(p for p in walked if p.endswith(".meta.json"))
         return sorted(out, key=_landing_order)
 
     def read(self, meta_path: str) -> RawPage:

@@ -24,8 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+    from plotly.basedatatypes import BaseTraceType
+
     from bsg_analytics.settings import Settings
     from bsg_analytics.storage import DataDir
+
+Row = dict[str, Any]  # one row of a metric view, column name -> value
+Data = dict[str, Any]  # what the report shows: section name -> rows (or counts)
+Figure = dict[str, Any]  # a plotly figure as JSON data: {"data": [...], "layout": {...}}
 
 REPORT_FILE = "report.html"
 MAX_TEXT = 80  # characters of an API value shown in a cell or a label
@@ -58,13 +65,15 @@ def _script_json(obj: Any) -> str:
 # --- data ----------------------------------------------------------------------------------
 
 
-def _rows(con, sql: str) -> list[dict[str, Any]]:
+def _rows(con: DuckDBPyConnection, sql: str) -> list[Row]:
     rel = con.sql(sql)
-    return rel.to_arrow_table().to_pylist()
+    rows: list[Row] = rel.to_arrow_table().to_pylist()
+    return rows
 
 
-def _collect(con) -> dict[str, Any]:
-    data: dict[str, Any] = {}
+def _collect(con: DuckDBPyConnection) -> Data:
+    """Everything the report shows, read from the metric views: {section: rows}."""
+    data: Data = {}
     data["counts"] = _rows(
         con,
         "SELECT (SELECT count(*) FROM messages) AS messages, "
@@ -134,13 +143,29 @@ def _collect(con) -> dict[str, Any]:
 
 # --- charts --------------------------------------------------------------------------------
 
+# x values (ISO dates) and y values of one line or bar series, keyed by its legend value
+Series = dict[Any, tuple[list[str], list[float]]]
+
 
 def _label(value: Any) -> str:
     """A value for a plotly label: plotly renders a subset of HTML there, so escape it."""
     return html.escape(clean_text(value, 40), quote=True)
 
 
-def _figure(traces: list[dict], title: str, yaxis: dict | None = None) -> dict:
+def _series(rows: list[Row], key: str, x: str, y: str) -> Series:
+    """Rows split by `key` into (x as ISO text, y as float) lists; rows without a y skipped."""
+    groups: Series = {}
+    for row in rows:
+        if row[y] is None:
+            continue
+        xs, ys = groups.setdefault(row[key], ([], []))
+        xs.append(row[x].isoformat())
+        ys.append(float(row[y]))
+    return groups
+
+
+def _figure(traces: list[BaseTraceType], title: str, yaxis: dict[str, Any] | None = None) -> Figure:
+    """The figure as plain JSON data (what `Plotly.newPlot` takes), in the report's layout."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -155,94 +180,95 @@ def _figure(traces: list[dict], title: str, yaxis: dict | None = None) -> dict:
         xaxis={"type": "date", "tickformat": "%Y-%m-%d"},
         yaxis=yaxis or {},
     )
-    return json.loads(fig.to_json())
+    figure: Figure = json.loads(fig.to_json())
+    return figure
 
 
-def _charts(data: dict[str, Any]) -> list[tuple[str, dict | None]]:
+def _delivery_chart(data: Data) -> Figure | None:
     import plotly.graph_objects as go
 
-    charts: list[tuple[str, dict | None]] = []
-
-    def series(rows, key, x, y, scale=float):
-        groups: dict[Any, tuple[list, list]] = {}
-        for row in rows:
-            if row[y] is None:
-                continue
-            xs, ys = groups.setdefault(row[key], ([], []))
-            xs.append(row[x].isoformat())
-            ys.append(scale(row[y]))
-        return groups
-
-    delivery = series(data["delivery"], "channel", "day", "delivery_rate")
-    charts.append(
-        (
-            "Delivery rate by channel",
-            _figure(
-                [
-                    go.Scatter(x=xs, y=ys, mode="lines+markers", name=_label(ch))
-                    for ch, (xs, ys) in delivery.items()
-                ],
-                "Delivery rate (delivered / sent) by day and channel",
-                {"tickformat": ".0%", "range": [0, 1.05]},
-            )
-            if delivery
-            else None,
-        )
+    delivery = _series(data["delivery"], "channel", "day", "delivery_rate")
+    if not delivery:
+        return None
+    return _figure(
+        [
+            go.Scatter(x=xs, y=ys, mode="lines+markers", name=_label(ch))
+            for ch, (xs, ys) in delivery.items()
+        ],
+        "Delivery rate (delivered / sent) by day and channel",
+        {"tickformat": ".0%", "range": [0, 1.05]},
     )
-    spend = series(data["spend"], "currency", "day", "spend")
-    charts.append(
-        (
-            "Spend by currency",
-            _figure(
-                [go.Bar(x=xs, y=ys, name=_label(cur)) for cur, (xs, ys) in spend.items()],
-                "Spend per day by currency",
-            )
-            if spend
-            else None,
-        )
+
+
+def _spend_chart(data: Data) -> Figure | None:
+    import plotly.graph_objects as go
+
+    spend = _series(data["spend"], "currency", "day", "spend")
+    if not spend:
+        return None
+    return _figure(
+        [go.Bar(x=xs, y=ys, name=_label(cur)) for cur, (xs, ys) in spend.items()],
+        "Spend per day by currency",
     )
+
+
+def _latency_chart(data: Data) -> Figure | None:
+    import plotly.graph_objects as go
+
     traces = []
     for pct, dash in (("p50", "solid"), ("p90", "dash"), ("p99", "dot")):
-        for ch, (xs, ys) in series(data["latency"], "channel", "day", f"{pct}_seconds").items():
+        for ch, (xs, ys) in _series(data["latency"], "channel", "day", f"{pct}_seconds").items():
             traces.append(
                 go.Scatter(
                     x=xs, y=ys, mode="lines", name=f"{_label(ch)} {pct}", line={"dash": dash}
                 )
             )
-    charts.append(
-        (
-            "Delivery-report latency",
-            _figure(
-                traces,
-                "Seconds from sent to delivered (p50, p90, p99)",
-                {"type": "log", "title": "seconds"},
-            )
-            if traces
-            else None,
-        )
+    if not traces:
+        return None
+    return _figure(
+        traces,
+        "Seconds from sent to delivered (p50, p90, p99)",
+        {"type": "log", "title": "seconds"},
     )
+
+
+def _attention_chart(data: Data) -> Figure | None:
+    """Horizontal bars, one pair per campaign: its own statistics' rate and its messages'."""
+    import plotly.graph_objects as go
+
     attention = data["attention"]
-    if attention:
-        names = [f"#{r['campaign_id']} {_label(r['name'])}" for r in attention][::-1]
-        own = [r["campaign_delivery_rate"] for r in attention][::-1]
-        msgs = [r["messages_delivery_rate"] for r in attention][::-1]
-        fig = _figure(
-            [
-                go.Bar(y=names, x=own, orientation="h", name="campaign statistics"),
-                go.Bar(y=names, x=msgs, orientation="h", name="its messages"),
-            ],
-            "Campaigns that most need attention: delivery rate, two ways",
-        )
-        fig["layout"]["height"] = 140 + 28 * len(attention)
-        fig["layout"]["xaxis"] = {"tickformat": ".0%", "range": [0, 1.05]}
-        fig["layout"]["yaxis"] = {"automargin": True}
-        charts.append(("Campaign delivery: statistics against messages", fig))
-    else:
-        charts.append(("Campaign delivery: statistics against messages", None))
-    return charts
+    if not attention:
+        return None
+    names = [f"#{r['campaign_id']} {_label(r['name'])}" for r in attention][::-1]
+    own = [r["campaign_delivery_rate"] for r in attention][::-1]
+    msgs = [r["messages_delivery_rate"] for r in attention][::-1]
+    fig = _figure(
+        [
+            go.Bar(y=names, x=own, orientation="h", name="campaign statistics"),
+            go.Bar(y=names, x=msgs, orientation="h", name="its messages"),
+        ],
+        "Campaigns that most need attention: delivery rate, two ways",
+    )
+    fig["layout"]["height"] = 140 + 28 * len(attention)
+    fig["layout"]["xaxis"] = {"tickformat": ".0%", "range": [0, 1.05]}
+    fig["layout"]["yaxis"] = {"automargin": True}
+    return fig
+
+
+def _charts(data: Data) -> list[tuple[str, Figure | None]]:
+    """(section title, figure or None when there is nothing to draw), in page order."""
+    return [
+        ("Delivery rate by channel", _delivery_chart(data)),
+        ("Spend by currency", _spend_chart(data)),
+        ("Delivery-report latency", _latency_chart(data)),
+        ("Campaign delivery: statistics against messages", _attention_chart(data)),
+    ]
 
 
 # --- HTML ----------------------------------------------------------------------------------
+
+# (row key, column header, format kind for `_fmt`)
+Column = tuple[str, str, str]
 
 
 def _fmt(value: Any, kind: str = "") -> str:
@@ -265,7 +291,7 @@ def _fmt(value: Any, kind: str = "") -> str:
     return clean_text(value)
 
 
-def _table(rows: list[dict], columns: list[tuple[str, str, str]], empty: str) -> str:
+def _table(rows: list[Row], columns: list[Column], empty: str) -> str:
     """columns: (key, header, kind); every cell escaped."""
     if not rows:
         return f'<p class="empty">{html.escape(empty)}</p>'
@@ -299,25 +325,35 @@ overflow-wrap:anywhere}td.num{text-align:right;font-variant-numeric:tabular-nums
 th{background:#f3f5fa}
 """
 
+# the whole page; `body` is the sections joined by newlines, `scripts` the script elements
+_PAGE = (
+    '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>BSG messaging report</title>"
+    "<style>{css}</style></head><body>{body}{scripts}</body></html>\n"
+)
 
-def render_html(data: dict[str, Any], data_dir_label: str, generated_at: dt.datetime) -> str:
-    import plotly.offline
 
-    parts: list[str] = []
+def _header(data: Data, data_dir_label: str, generated_at: dt.datetime) -> list[str]:
+    """Title, where the data comes from and how much, and a hint when there is none yet."""
     counts = data["counts"]
-    has_data = any(counts.values())
-    parts.append("<h1>BSG messaging report</h1>")
-    parts.append(
+    parts = [
+        "<h1>BSG messaging report</h1>",
         f'<p class="meta">Data directory {esc(data_dir_label, 300)} · generated '
         f"{generated_at.isoformat(timespec='seconds')} · "
         f"{counts['messages']:,} messages, {counts['campaigns']:,} campaigns, "
-        f"{counts['quarantined']:,} quarantined records</p>"
-    )
-    if not has_data:
+        f"{counts['quarantined']:,} quarantined records</p>",
+    ]
+    if not any(counts.values()):
         parts.append(
             '<p class="empty" id="no-data">No data yet: run <code>bsg-analytics sync</code> '
             "(or <code>bsg-analytics demo</code>) and write the report again.</p>"
         )
+    return parts
+
+
+def _cards(data: Data) -> list[str]:
+    """The headline numbers: delivery rate per channel, spend per currency (none: nothing)."""
     cards = []
     for row in data["headline"]:
         cards.append(
@@ -331,28 +367,37 @@ def render_html(data: dict[str, Any], data_dir_label: str, generated_at: dt.date
             f"<b>{html.escape(_fmt(row['spend']))}</b>"
             f"{html.escape(_fmt(row['cost_per_delivered']))} per delivered</div>"
         )
-    if cards:
-        parts.append('<div class="cards">' + "".join(cards) + "</div>")
+    return ['<div class="cards">' + "".join(cards) + "</div>"] if cards else []
 
-    scripts = []
+
+def _plot_script(index: int, fig: Figure) -> str:
+    """The script that draws `fig` into the element `chart-{index}`."""
+    return (
+        f"(function () {{ var fig = {_script_json(fig)};\n"
+        f'Plotly.newPlot("chart-{index}", fig.data, fig.layout, '
+        '{"displaylogo": false, "responsive": true}); })();'
+    )
+
+
+def _chart_sections(data: Data) -> tuple[list[str], list[str]]:
+    """The chart sections' markup, and the scripts that draw them (one per drawn chart)."""
+    parts: list[str] = []
+    scripts: list[str] = []
     for i, (title, fig) in enumerate(_charts(data)):
         parts.append(f"<h2>{html.escape(title)}</h2>")
         if fig is None:
             parts.append('<p class="empty">No data yet.</p>')
             continue
         parts.append(f'<div class="chart" id="chart-{i}"></div>')
-        scripts.append(
-            f"(function () {{ var fig = {_script_json(fig)};\n"
-            f'Plotly.newPlot("chart-{i}", fig.data, fig.layout, '
-            '{"displaylogo": false, "responsive": true}); })();'
-        )
+        scripts.append(_plot_script(i, fig))
+    return parts, scripts
 
-    parts.append("<h2>Campaigns that most need attention</h2>")
-    parts.append(
+
+def _attention_section(data: Data) -> list[str]:
+    return [
+        "<h2>Campaigns that most need attention</h2>",
         "<p class=meta>Disagreeing first (rates more than one point apart), then the "
-        "largest difference, then the lowest delivery rate.</p>"
-    )
-    parts.append(
+        "largest difference, then the lowest delivery rate.</p>",
         _table(
             data["attention"],
             [
@@ -368,10 +413,13 @@ def render_html(data: dict[str, Any], data_dir_label: str, generated_at: dt.date
                 ("disagrees", "disagree", ""),
             ],
             "No campaigns yet.",
-        )
-    )
-    parts.append("<h2>Delivery by sender</h2>")
-    parts.append(
+        ),
+    ]
+
+
+def _senders_section(data: Data) -> list[str]:
+    return [
+        "<h2>Delivery by sender</h2>",
         _table(
             data["senders"],
             [
@@ -382,10 +430,13 @@ def render_html(data: dict[str, Any], data_dir_label: str, generated_at: dt.date
                 ("delivery_rate", "delivery rate", "pct"),
             ],
             "No messages yet.",
-        )
-    )
-    parts.append("<h2>Spend by currency</h2>")
-    parts.append(
+        ),
+    ]
+
+
+def _spend_section(data: Data) -> list[str]:
+    return [
+        "<h2>Spend by currency</h2>",
         _table(
             data["spend_total"],
             [
@@ -396,10 +447,13 @@ def render_html(data: dict[str, Any], data_dir_label: str, generated_at: dt.date
                 ("cost_per_delivered", "cost per delivered", ""),
             ],
             "No spend yet.",
-        )
-    )
-    parts.append("<h2>RCS: read rate and SMS fallback</h2>")
-    parts.append(
+        ),
+    ]
+
+
+def _rcs_section(data: Data) -> list[str]:
+    return [
+        "<h2>RCS: read rate and SMS fallback</h2>",
         _table(
             data["rcs"],
             [
@@ -411,10 +465,13 @@ def render_html(data: dict[str, Any], data_dir_label: str, generated_at: dt.date
                 ("sms_delivered", "delivered by SMS", ""),
             ],
             "No RCS messages yet.",
-        )
-    )
-    parts.append("<h2>Delivery-report completeness</h2>")
-    parts.append(
+        ),
+    ]
+
+
+def _completeness_section(data: Data) -> list[str]:
+    return [
+        "<h2>Delivery-report completeness</h2>",
         _table(
             data["completeness"],
             [
@@ -424,23 +481,37 @@ def render_html(data: dict[str, Any], data_dir_label: str, generated_at: dt.date
                 ("final_share", "share", "pct"),
             ],
             "No messages yet.",
-        )
-    )
+        ),
+    ]
 
-    plotly_js = plotly.offline.get_plotlyjs() if scripts else ""
-    head = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>BSG messaging report</title>"
-        f"<style>{_CSS}</style></head><body>"
-    )
+
+def _page(parts: list[str], scripts: list[str]) -> str:
+    """The page around the sections; plotly.js is inlined only when a chart is drawn."""
     tail = ""
     if scripts:
+        import plotly.offline
+
         tail = (
-            f'<script type="text/javascript">{plotly_js}</script>'
+            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>'
             '<script type="text/javascript">' + "\n".join(scripts) + "</script>"
         )
-    return head + "\n".join(parts) + tail + "</body></html>\n"
+    return _PAGE.format(css=_CSS, body="\n".join(parts), scripts=tail)
+
+
+def render_html(data: Data, data_dir_label: str, generated_at: dt.datetime) -> str:
+    """The report page for `data` (what `_collect` returns): header, cards, charts, tables."""
+    charts, scripts = _chart_sections(data)
+    parts = [
+        *_header(data, data_dir_label, generated_at),
+        *_cards(data),
+        *charts,
+        *_attention_section(data),
+        *_senders_section(data),
+        *_spend_section(data),
+        *_rcs_section(data),
+        *_completeness_section(data),
+    ]
+    return _page(parts, scripts)
 
 
 def write_report(data_dir: DataDir, output: Path | None = None) -> Path:
@@ -463,13 +534,15 @@ def write_report(data_dir: DataDir, output: Path | None = None) -> Path:
     return output
 
 
-def run_report_command(settings: Settings, output: Path | None = None) -> int:
+def run_report_command(
+    settings: Settings, output: Path | None = None, *, data_dir: DataDir | None = None
+) -> int:
     """`bsg-analytics report`: write the file and print where; one-line error and 1 on failure."""
     from bsg_analytics.storage import DataDir
     from bsg_analytics.warehouse import WarehouseError
 
     try:
-        path = write_report(DataDir(settings.data_dir), output)
+        path = write_report(data_dir or DataDir(settings.data_dir), output)
     except (WarehouseError, OSError) as exc:
         print(f"bsg-analytics: report failed: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1

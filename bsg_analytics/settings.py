@@ -13,12 +13,26 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_API_URL = "https://one-api.bsg.world"
-DEFAULT_REST_URL = "https://api.bsg.world"
+from bsg_client.client import DEFAULT_API_URL, DEFAULT_REST_URL
+
+# the schedules of the deployments (`bsg-analytics serve`, `prefect.yaml` states them too)
+SYNC_CRON = "0 * * * *"
+RECONCILE_CRON = "30 2 * * *"
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message is one line, fit for the terminal."""
+
+
+class MissingExtra(SettingsError):
+    """A setting asks for a part of the package that is installed only with an extra."""
+
+    def __init__(self, setting: str, extra: str, module: str):
+        super().__init__(
+            f"{setting} needs the [{extra}] extra ({module} is not installed): "
+            f"pip install 'bsg-analytics[{extra}]', or `uv sync --extra {extra}` in a checkout"
+        )
+        self.extra = extra
 
 
 @dataclass(frozen=True)

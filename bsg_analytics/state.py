@@ -70,19 +70,30 @@ def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text).astimezone(UTC) if text else None
 
 
+def job_key(stream: str, window_key: str, variant: str | None = None) -> str:
+    """The key of a window job: ``<stream>/<window>``, or ``<stream>/<variant>/<window>``
+    for a stream read once per variant (campaign lists: one per type)."""
+    return f"{stream}/{variant}/{window_key}" if variant else f"{stream}/{window_key}"
+
+
+# Where a checkpoint file keeps each window stream's windows: version 2 named the two
+# streams' lists; a stream added since goes under "stream_windows" (same file version).
+_WINDOW_FIELDS = {"messages": "windows", "campaigns": "campaign_windows"}
+
+
 @dataclass
 class RunCheckpoint:
-    """One run's plan and progress. `jobs` are the planned job keys (``messages/<window>``,
-    ``campaigns/<type>/<window>``); `done` maps each written job to when its read began."""
+    """One run's plan and progress. `jobs` are the planned job keys (`job_key`: e.g.
+    ``messages/<window>``, ``campaigns/<type>/<window>``); `done` maps each written job to
+    when its read began; `stream_windows` holds each window stream's windows."""
 
     run_id: str
-    windows: list[Window]
+    stream_windows: dict[str, list[Window]] = field(default_factory=dict)
     since: datetime | None = None
     until: datetime | None = None
     done: dict[str, datetime] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     resumed: int = 0  # how many runs took this plan over before it finished
-    campaign_windows: list[Window] = field(default_factory=list)
     request: tuple[str | None, str | None] = (None, None)
     jobs: list[str] = field(default_factory=list)
     took_over: list[str] = field(default_factory=list)  # runs whose plan this one continues
@@ -91,24 +102,42 @@ class RunCheckpoint:
     campaigns: dict[int, str] = field(default_factory=dict)
 
     @property
+    def windows(self) -> list[Window]:
+        """The message windows."""
+        return self.windows_of("messages")
+
+    @property
+    def campaign_windows(self) -> list[Window]:
+        """The campaign list windows."""
+        return self.windows_of("campaigns")
+
+    def windows_of(self, stream: str) -> list[Window]:
+        return list(self.stream_windows.get(stream, ()))
+
+    @property
     def keys(self) -> list[str]:
         return list(self.jobs)
 
     def pending_jobs(self) -> list[str]:
         return [k for k in self.jobs if k not in self.done]
 
+    def pending_windows(self, stream: str) -> list[Window]:
+        """The windows of `stream` with a job (of any variant) not done yet."""
+        pending = set(self.pending_jobs())
+        out = []
+        for w in self.windows_of(stream):
+            keys = [k for k in self.jobs if k.startswith(f"{stream}/") and k.endswith(w.key)]
+            if not keys or pending.intersection(keys):
+                out.append(w)
+        return out
+
     def pending(self) -> list[Window]:
         """Message windows not done yet."""
-        return [w for w in self.windows if f"messages/{w.key}" not in self.done]
+        return self.pending_windows("messages")
 
     def pending_campaign_windows(self) -> list[Window]:
         """Campaign list windows with a type not done yet."""
-        out = []
-        for w in self.campaign_windows:
-            keys = [k for k in self.jobs if k.startswith("campaigns/") and k.endswith(w.key)]
-            if any(k not in self.done for k in keys):
-                out.append(w)
-        return out
+        return self.pending_windows("campaigns")
 
     @property
     def is_complete(self) -> bool:
@@ -119,7 +148,7 @@ class RunCheckpoint:
         return min(self.done.values(), default=None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "version": VERSION,
             "run_id": self.run_id,
             "request": list(self.request),
@@ -129,11 +158,15 @@ class RunCheckpoint:
             "resumed": self.resumed,
             "took_over": list(self.took_over),
             "jobs": list(self.jobs),
-            "windows": [w.to_dict() for w in self.windows],
-            "campaign_windows": [w.to_dict() for w in self.campaign_windows],
-            "done": {k: iso(v) for k, v in sorted(self.done.items())},
-            "campaigns": {str(k): v for k, v in sorted(self.campaigns.items())},
         }
+        for stream, name in _WINDOW_FIELDS.items():
+            out[name] = [w.to_dict() for w in self.windows_of(stream)]
+        others = {s: ws for s, ws in self.stream_windows.items() if s not in _WINDOW_FIELDS}
+        if others:
+            out["stream_windows"] = {s: [w.to_dict() for w in ws] for s, ws in others.items()}
+        out["done"] = {k: iso(v) for k, v in sorted(self.done.items())}
+        out["campaigns"] = {str(k): v for k, v in sorted(self.campaigns.items())}
+        return out
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2)
@@ -143,8 +176,14 @@ class RunCheckpoint:
         data = orjson.loads(raw)
         if not isinstance(data, dict):
             raise TypeError("a run checkpoint is a JSON object")
-        windows = [Window.from_dict(w) for w in data["windows"]]
-        campaign_windows = [Window.from_dict(w) for w in data.get("campaign_windows", ())]
+        stream_windows = {
+            stream: [Window.from_dict(w) for w in data.get(name) or ()]
+            for stream, name in _WINDOW_FIELDS.items()
+        }
+        if "windows" not in data:
+            raise KeyError("windows")
+        for stream, ws in (data.get("stream_windows") or {}).items():
+            stream_windows[str(stream)] = [Window.from_dict(w) for w in ws]
         started = parse_time(data.get("started_at")) or datetime.now(UTC)
         done_raw = data.get("done") or {}
         if isinstance(done_raw, list):  # version 1: keys only; read when the run started
@@ -153,28 +192,35 @@ class RunCheckpoint:
             done = {str(k): parse_time(v) or started for k, v in done_raw.items()}
         jobs = [str(k) for k in data.get("jobs") or ()]
         if not jobs:  # version 1 kept window keys ("plan"); its jobs are the done ones' peers
-            jobs = _v1_jobs(windows, campaign_windows, done)
+            jobs = _v1_jobs(stream_windows, done)
         return cls(
             run_id=str(data["run_id"]),
-            windows=windows,
+            stream_windows=stream_windows,
             since=parse_time(data.get("since")),
             until=parse_time(data.get("until")),
             done=done,
             started_at=started,
             resumed=int(data.get("resumed", 0)),
-            campaign_windows=campaign_windows,
-            request=tuple(data.get("request") or (None, None)),  # type: ignore[arg-type]
+            request=tuple(data.get("request") or (None, None)),
             jobs=jobs,
             took_over=[str(r) for r in data.get("took_over") or ()],
             campaigns={int(k): str(v) for k, v in (data.get("campaigns") or {}).items()},
         )
 
 
-def _v1_jobs(windows: list[Window], campaign_windows: list[Window], done: Mapping) -> list[str]:
+# the campaign list types a version-1 run read, each a job of its own
+_V1_CAMPAIGN_TYPES = ("sms", "rcs")
+
+
+def _v1_jobs(stream_windows: Mapping[str, list[Window]], done: Mapping) -> list[str]:
     """The job keys a version-1 checkpoint planned: its flow named them
     ``messages/<window>`` and ``campaigns/<type>/<window>`` (types sms, rcs)."""
-    jobs = [f"messages/{w.key}" for w in windows]
-    jobs += [f"campaigns/{t}/{w.key}" for w in campaign_windows for t in ("sms", "rcs")]
+    jobs = [job_key("messages", w.key) for w in stream_windows.get("messages", ())]
+    jobs += [
+        job_key("campaigns", w.key, t)
+        for w in stream_windows.get("campaigns", ())
+        for t in _V1_CAMPAIGN_TYPES
+    ]
     return list(dict.fromkeys([*jobs, *done]))
 
 
@@ -289,7 +335,7 @@ class SyncState:
 
     # runs ---------------------------------------------------------------------------------
     def start_run(self, plan) -> RunCheckpoint:
-        """Record a plan (`bsg_analytics.extract.Plan`) before any job is read.
+        """Record a plan (`bsg_analytics.planning.Plan`) before any job is read.
 
         The plan says what became of an unfinished run (`plan.takes_over`: its done jobs are
         in `plan.carried_done` and stay done; `plan.retires`: it is archived as retired, its
@@ -307,16 +353,15 @@ class SyncState:
                     self._archive(previous, "retired")
             self.run = RunCheckpoint(
                 run_id=plan.run_id,
-                windows=list(plan.windows),
+                stream_windows={k: list(v) for k, v in plan.stream_windows.items()},
                 since=plan.since,
                 until=plan.until,
-                campaign_windows=list(plan.campaign_windows),
-                request=tuple(plan.request),  # type: ignore[arg-type]
+                request=tuple(plan.request),
                 jobs=list(plan.job_keys),
                 done={k: v for k, v in plan.carried_done.items() if k in set(plan.job_keys)},
                 resumed=resumed,
                 took_over=took_over,
-                campaigns=dict(previous.campaigns) if took_over else {},
+                campaigns=dict(previous.campaigns) if previous is not None and took_over else {},
             )
             self._save_run()
             return self.run

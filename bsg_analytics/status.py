@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import pyarrow.parquet as pq
 
-from bsg_analytics.extract import plan_windows
 from bsg_analytics.locking import SyncLocked, sync_lock
+from bsg_analytics.planning import plan_windows
 from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.settings import Settings
 from bsg_analytics.state import StateError, SyncState, iso, reset_state
@@ -63,10 +63,11 @@ def describe(
     now: datetime | None = None,
     *,
     fresh: bool = False,
+    data_dir: DataDir | None = None,
 ) -> dict[str, Any]:
     """Everything `status` shows, as plain data; `fresh`: plan as `sync --full-refresh` would
     (no state). State that cannot be read is reported (with what to do), not raised."""
-    data_dir = DataDir(settings.data_dir)
+    data_dir = data_dir or DataDir(settings.data_dir)
     now = now or datetime.now(UTC)
     out: dict[str, Any] = {"data_dir": data_dir.uri(), "now": iso(now)}
     try:
@@ -197,14 +198,16 @@ def _no_data_dir(data_dir: DataDir) -> str | None:
     return f"no data directory at {data_dir.uri()}: `bsg-analytics sync` (or `demo`) makes one"
 
 
-def run_status_command(settings: Settings, as_json: bool = False) -> int:
+def run_status_command(
+    settings: Settings, as_json: bool = False, *, data_dir: DataDir | None = None
+) -> int:
     """`bsg-analytics status`: 0, or 3 when there is no data directory to describe."""
-    data_dir = DataDir(settings.data_dir)
+    data_dir = data_dir or DataDir(settings.data_dir)
     missing = _no_data_dir(data_dir)
     if missing:
         print(f"bsg-analytics: {missing}", file=sys.stderr)
         return 3
-    info = describe(settings)
+    info = describe(settings, data_dir=data_dir)
     if as_json:
         print(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -212,9 +215,9 @@ def run_status_command(settings: Settings, as_json: bool = False) -> int:
     return 0
 
 
-def run_reset_command(settings: Settings) -> int:
+def run_reset_command(settings: Settings, *, data_dir: DataDir | None = None) -> int:
     """`bsg-analytics reset`: the state set aside under the sync lock; 0, 3 or 4 (locked)."""
-    data_dir = DataDir(settings.data_dir)
+    data_dir = data_dir or DataDir(settings.data_dir)
     missing = _no_data_dir(data_dir)
     if missing:
         print(f"bsg-analytics: {missing}", file=sys.stderr)

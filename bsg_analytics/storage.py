@@ -46,16 +46,20 @@ from pathlib import Path
 
 import fsspec
 
+from bsg_analytics.settings import MissingExtra
+
 RAW = "raw"
 PARQUET = "parquet"
 STATE = "state"
-STAGING = "staging"  # beside parquet/, never inside a dataset (STACK-NOTES.md)
+STAGING = "staging"  # beside parquet/, never inside a dataset that readers glob
 WAREHOUSE_FILE = "warehouse.duckdb"
 TMP_PREFIX = ".tmp-"  # `write_bytes`' temporary files, beside their target
 PROBE_PREFIX = ".probe-"  # `check_writable`'s probe, under state/
 REBUILD_PREFIX = PARQUET + ".rebuild-"  # D/parquet.rebuild-<id>/: tables being rebuilt
 READY_SUFFIX = ".ready"  # D/parquet.rebuild-<id>.ready: that build is complete
 OLD_PREFIX = PARQUET + ".old-"  # D/parquet.old-<id>/: the tables a build replaced (local)
+# object stores fsspec reaches only with a package of an extra: protocol -> (extra, module)
+PROTOCOL_EXTRAS = {"s3": ("s3", "s3fs"), "s3a": ("s3", "s3fs")}
 
 
 S3_PROTOCOLS = ("s3", "s3a")
@@ -86,7 +90,14 @@ class DataDir:
         warehouse_path: str | os.PathLike[str] | None = None,
     ):
         url = os.fspath(url)
-        self.fs, root = fsspec.core.url_to_fs(url, **storage_options(url))
+        try:
+            self.fs, root = fsspec.core.url_to_fs(url, **storage_options(url))
+        except ImportError as exc:
+            protocol = fsspec.core.split_protocol(url)[0] or "file"
+            if protocol in PROTOCOL_EXTRAS:
+                extra, module = PROTOCOL_EXTRAS[protocol]
+                raise MissingExtra(f"BSG_DATA_DIR={protocol}://...", extra, module) from exc
+            raise
         self.is_local = "file" in _protocols(self.fs)
         if self.is_local:
             root = str(Path(root).expanduser().resolve())

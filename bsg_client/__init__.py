@@ -1,6 +1,8 @@
 """The BSG API client: auth, one paginator, windows, retries, a shared AIMD limiter."""
 
 from bsg_client.client import (
+    DEFAULT_API_URL,
+    DEFAULT_REST_URL,
     ApiResponse,
     BSGClient,
     ClientStats,
@@ -19,9 +21,18 @@ from bsg_client.errors import (
 )
 from bsg_client.limiter import AIMDLimiter
 from bsg_client.pagination import Page, PageStats, Pagination, page_total, paginate
-from bsg_client.windows import Window, format_api_time, parse_api_time, split_windows
+from bsg_client.windows import (
+    API_TIME_FORMAT,
+    Window,
+    format_api_time,
+    parse_api_time,
+    split_windows,
+)
 
 __all__ = [
+    "API_TIME_FORMAT",
+    "DEFAULT_API_URL",
+    "DEFAULT_REST_URL",
     "AIMDLimiter",
     "ApiResponse",
     "BSGAPIError",

@@ -7,7 +7,8 @@ redirects not followed by httpx) shared by every thread of a run, with:
   renewed once per request on a 401 (``POST /api/auth/refresh``, else a new login);
   ``X-API-KEY`` for legacy REST. A header goes only to its own base URL's origin;
 - retries (stamina) of 429 (``Retry-After`` seconds or HTTP date, capped), 5xx, timeouts,
-  dropped connections and truncated / non-JSON bodies, bounded by ``max_retries``;
+  dropped connections and truncated / non-JSON bodies, bounded by ``max_retries``: see
+  *The retry policy* below, the one place that says what is retried and how long to wait;
 - a shared `AIMDLimiter` bounding requests in flight across threads;
 - a `Scrubber` through which every error text passes.
 """
@@ -18,11 +19,11 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 import orjson
@@ -37,21 +38,93 @@ from bsg_client.errors import (
     Scrubber,
     TransientError,
 )
-from bsg_client.limiter import AIMDLimiter
+from bsg_client.limiter import AIMDLimiter, Slot
+
+if TYPE_CHECKING:
+    from bsg_client.pagination import Pagination
 
 log = logging.getLogger("bsg_client")
 
 DEFAULT_API_URL = "https://one-api.bsg.world"
 DEFAULT_REST_URL = "https://api.bsg.world"
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
 # legacy REST "not found" codes: a normal answer, not a failure
 LEGACY_NOT_FOUND = frozenset({20, 30})
-MAX_REDIRECTS = 3
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 3  # same-origin hops followed within one attempt
 USER_AGENT = "bsg-analytics/0.1 (+httpx)"
 
+# `validate(data)`: why a 2xx JSON body is malformed, or None when it is fine
 Validator = Callable[[Any], str | None]
+# `accept_status(status, data)`: whether a 4xx answer is a normal one (legacy REST)
+AcceptStatus = Callable[[int, Any], bool]
 
 
+# The retry policy ------------------------------------------------------------------------
+# The one table of what is retried and how long to wait. A failed attempt is tried again, at
+# most `max_retries` times, when it is one of these; its reason is counted in
+# `ClientStats.retries`. Anything else raises at once (a 401 first renews the token once,
+# a same-origin redirect is followed: both within the attempt, see `BSGClient._attempt`).
+#
+#   failure                                      reason        wait before the next attempt
+#   429                                          "429"         its Retry-After (seconds or an
+#                                                              HTTP date), at most
+#                                                              backoff_max_seconds; else backoff
+#   500, 502, 503, 504                           the status    backoff
+#   a timeout (connect, read, write, pool)       "timeout"     backoff
+#   a dropped, refused or reset connection       "connection"  backoff
+#   a 2xx body truncated, not JSON, or not of    "bad body"    backoff
+#   the endpoint's shape (its `Validator`)
+#
+# backoff: stamina's exponential wait, backoff_initial_seconds * 2**n plus up to
+# backoff_initial_seconds of jitter, at most backoff_max_seconds (see `_retry_schedule`).
+RATE_LIMIT_STATUS = 429
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# transport failures, by the reason they are counted under (the first class that matches)
+RETRIED_ERRORS: tuple[tuple[type[httpx.HTTPError], str], ...] = (
+    (httpx.TimeoutException, "timeout"),
+    (httpx.TransportError, "connection"),
+    (httpx.DecodingError, "connection"),
+)
+# transport failures that waiting cannot mend (a URL scheme httpx lacks, a bad proxy): raised
+NOT_RETRIED_ERRORS: tuple[type[httpx.HTTPError], ...] = (
+    httpx.UnsupportedProtocol,
+    httpx.ProxyError,
+)
+BAD_BODY = "bad body"
+# what `_send` catches: every transport failure the two lists above name
+_TRANSPORT_ERRORS = tuple(cls for cls, _reason in RETRIED_ERRORS)
+
+
+def _transport_retry_reason(exc: httpx.HTTPError) -> str | None:
+    """The reason a transport failure is retried under (`RETRIED_ERRORS`); None: it is not."""
+    if isinstance(exc, NOT_RETRIED_ERRORS):
+        return None
+    return next((reason for cls, reason in RETRIED_ERRORS if isinstance(exc, cls)), None)
+
+
+def _retry_wait(exc: Exception, cap: float) -> bool | float:
+    """Seconds to wait before retrying `exc` (a 429's Retry-After, capped), True to back off,
+    False not to retry."""
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        return float(min(exc.retry_after, cap))
+    return isinstance(exc, TransientError)
+
+
+def _retry_schedule(
+    on: Callable[[Exception], bool | float], *, retries: int, initial: float, cap: float
+) -> Iterable[stamina.Attempt]:
+    """stamina's attempts for one request: `retries` retries, `on` deciding each wait."""
+    return stamina.retry_context(
+        on=on,
+        attempts=retries + 1,
+        timeout=None,
+        wait_initial=initial,
+        wait_max=cap,
+        wait_jitter=initial,
+    )
+
+
+# -----------------------------------------------------------------------------------------
 @dataclass
 class ApiResponse:
     """One successful (or, for legacy REST, accepted) answer: the body byte for byte."""
@@ -74,15 +147,51 @@ class ApiResponse:
 @dataclass
 class ClientStats:
     requests: int = 0
-    responses: Counter = field(default_factory=Counter)  # status code -> count
-    retries: Counter = field(default_factory=Counter)  # reason -> count
+    responses: Counter[int] = field(default_factory=Counter)  # status code -> count
+    retries: Counter[str] = field(default_factory=Counter)  # reason -> count
     waits: list[float] = field(default_factory=list)  # waits chosen from Retry-After
     renewals: int = 0
     logins: int = 0
 
 
+class ClientCredentials(Protocol):
+    """The credentials `BSGClient.from_settings` sends (`Settings.credentials()`)."""
+
+    @property
+    def api_token(self) -> str | None: ...
+    @property
+    def api_login_key(self) -> str | None: ...
+    @property
+    def rest_api_key(self) -> str | None: ...
+
+
+class ClientSettings(Protocol):
+    """What `BSGClient.from_settings` reads (`bsg_analytics.settings.Settings` is one)."""
+
+    @property
+    def api_url(self) -> str: ...
+    @property
+    def rest_url(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def page_limit(self) -> int: ...
+    @property
+    def concurrency(self) -> int: ...
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def backoff_max_seconds(self) -> float: ...
+    @property
+    def timeout_seconds(self) -> float: ...
+    @property
+    def verify_tls(self) -> bool: ...
+    def credentials(self) -> ClientCredentials: ...
+    def secrets(self) -> list[str]: ...
+
+
 class _Secret:
-    """Holds one credential; prints as ***."""
+    """Holds one credential; prints as the scrubber's mask."""
 
     __slots__ = ("value",)
 
@@ -90,10 +199,25 @@ class _Secret:
         self.value = value or None
 
     def __repr__(self) -> str:
-        return "***"
+        return Scrubber.MASK
 
     def __bool__(self) -> bool:
         return bool(self.value)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One request as asked; a followed redirect makes a new one (same `label`)."""
+
+    label: str  # method and path as asked, for errors
+    method: str
+    path: str
+    url: httpx.URL
+    params: dict[str, str]
+    json: Any
+    family: str  # "api" (bearer) or "rest" (X-API-KEY)
+    validate: Validator | None
+    accept_status: AcceptStatus | None
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -217,13 +341,14 @@ class BSGClient:
     @classmethod
     def from_settings(
         cls,
-        settings,
+        settings: ClientSettings,
         transport: httpx.BaseTransport | None = None,
         http: httpx.Client | None = None,
-        **overrides,
+        **overrides: Any,
     ) -> BSGClient:
+        """A client configured by `settings`; `overrides` replace any keyword of `__init__`."""
         creds = settings.credentials()
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             api_url=settings.api_url,
             rest_url=settings.rest_url,
             api_token=creds.api_token,
@@ -251,7 +376,7 @@ class BSGClient:
     def __enter__(self) -> BSGClient:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -277,13 +402,14 @@ class BSGClient:
     def _bearer(self) -> tuple[str, int]:
         """The current bearer token and its generation; logs in first if needed."""
         with self._auth_lock:
-            if not self._token:
+            token = self._token.value
+            if token is None:
                 if not self._login_key:
                     raise BSGAuthError(
                         "no One API credentials: set BSG_API_TOKEN or BSG_API_LOGIN_KEY"
                     )
-                self._login_locked()
-            return self._token.value, self._token_generation  # type: ignore[return-value]
+                token = self._login_locked()
+            return token, self._token_generation
 
     def _renew(self, generation: int, label: str, answer: str | None) -> None:
         """After a 401: get a new token, unless another thread already did."""
@@ -306,7 +432,9 @@ class BSGClient:
                 return
             self._login_locked()
 
-    def _auth_post(self, path: str, *, json: dict | None, bearer: str | None) -> httpx.Response:
+    def _auth_post(
+        self, path: str, *, json: dict[str, str | None] | None, bearer: str | None
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
         url = self.api_url.join(self.api_url.path.rstrip("/") + path)
         try:
@@ -337,7 +465,8 @@ class BSGClient:
             return True
         return False
 
-    def _login_locked(self) -> None:
+    def _login_locked(self) -> str:
+        """Exchange the login key for a bearer token, which becomes (and is) the current one."""
         resp = self._auth_post(
             "/api/auth/login", json={"api_key": self._login_key.value}, bearer=None
         )
@@ -358,10 +487,19 @@ class BSGClient:
             if self._token:
                 self.stats.renewals += 1
         self._set_token(token)
+        return token
 
     def _set_token(self, token: str) -> None:
         self._token = _Secret(token)
         self._token_generation += 1
+
+    def _auth_headers(self, family: str) -> tuple[dict[str, str], int]:
+        """The credential header of `family`, and the token generation it carries (-1: none)."""
+        if family == "api":
+            token, generation = self._bearer()
+            return {"Authorization": f"Bearer {token}"}, generation
+        rest_key = self._rest_key.value
+        return ({"X-API-KEY": rest_key} if rest_key else {}), -1
 
     # the request core ----------------------------------------------------------------------
     def _url(self, family: str, path: str) -> httpx.URL:
@@ -369,14 +507,14 @@ class BSGClient:
         return base.join(base.path.rstrip("/") + path)
 
     def _backoff_hook(self, exc: Exception) -> bool | float:
+        """stamina's hook: no retry once cancelled, else the policy's wait (`_retry_wait`)."""
         if self._cancelled.is_set():
             return False  # stopped: no more tries
-        if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            wait = float(min(exc.retry_after, self.backoff_max_seconds))
+        wait = _retry_wait(exc, self.backoff_max_seconds)
+        if not isinstance(wait, bool):
             with self._stats_lock:
                 self.stats.waits.append(wait)
-            return wait
-        return isinstance(exc, TransientError)
+        return wait
 
     def request(
         self,
@@ -387,7 +525,7 @@ class BSGClient:
         json: Any = None,
         family: str = "api",
         validate: Validator | None = None,
-        accept_status: Callable[[int, Any], bool] | None = None,
+        accept_status: AcceptStatus | None = None,
     ) -> ApiResponse:
         """One call with retries. `family` is ``api`` (bearer) or ``rest`` (X-API-KEY).
 
@@ -395,128 +533,151 @@ class BSGClient:
         truncated body). `accept_status(status, data)` lets legacy REST accept 4xx answers
         that carry an error body.
         """
-        params = {k: str(v) for k, v in (params or {}).items()}
-        label = f"{method} {path}"
+        call = _Call(
+            label=f"{method} {path}",
+            method=method,
+            path=path,
+            url=self._url(family, path),
+            params={k: str(v) for k, v in (params or {}).items()},
+            json=json,
+            family=family,
+            validate=validate,
+            accept_status=accept_status,
+        )
         attempts = 0
+        schedule = _retry_schedule(
+            self._backoff_hook,
+            retries=self.max_retries,
+            initial=self.backoff_initial_seconds,
+            cap=self.backoff_max_seconds,
+        )
         try:
-            for attempt in stamina.retry_context(
-                on=self._backoff_hook,
-                attempts=self.max_retries + 1,
-                timeout=None,
-                wait_initial=self.backoff_initial_seconds,
-                wait_max=self.backoff_max_seconds,
-                wait_jitter=self.backoff_initial_seconds,
-            ):
+            for attempt in schedule:
                 with attempt:
                     if self._cancelled.is_set():
-                        raise BSGCancelled(f"{label}: stopped")
+                        raise BSGCancelled(f"{call.label}: stopped")
                     attempts += 1
-                    resp = self._attempt(
-                        method, path, params, json, family, validate, accept_status
-                    )
+                    resp = self._attempt(call)
                     resp.attempts = attempts
                     return resp
         except TransientError as exc:
             raise BSGRetryError(
-                self.scrub(f"{label}: still failing after {attempts} attempts: {exc.reason}"),
-                endpoint=label,
+                self.scrub(f"{call.label}: still failing after {attempts} attempts: {exc.reason}"),
+                endpoint=call.label,
                 status_code=exc.status_code,
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(self, method, path, params, json, family, validate, accept_status) -> ApiResponse:
-        label = f"{method} {path}"
-        url = self._url(family, path)
+    def _attempt(self, call: _Call) -> ApiResponse:
+        """One attempt: an answer, or a raise (`TransientError` to retry); renews a refused
+        token once and follows same-origin redirects on the way."""
         renewed = False
         hops = 0
         while True:
-            headers: dict[str, str] = {}
-            generation = -1
-            if family == "api":
-                token, generation = self._bearer()
-                headers["Authorization"] = f"Bearer {token}"
-            elif self._rest_key:
-                headers["X-API-KEY"] = self._rest_key.value  # type: ignore[assignment]
+            headers, generation = self._auth_headers(call.family)
             started = time.perf_counter()
             with self.limiter.slot() as slot:
-                try:
-                    with self._stats_lock:
-                        self.stats.requests += 1
-                    resp = self.http.request(method, url, params=params, json=json, headers=headers)
-                    body = resp.content  # read whole: a cut body raises here
-                except httpx.TimeoutException as exc:
-                    self._count_retry("timeout")
-                    raise TransientError(self.scrub(f"timeout ({type(exc).__name__})")) from None
-                except (httpx.TransportError, httpx.DecodingError) as exc:
-                    if isinstance(exc, httpx.UnsupportedProtocol | httpx.ProxyError):
-                        raise BSGAPIError(
-                            self.scrub(f"{label}: {type(exc).__name__}: {exc}"), endpoint=label
-                        ) from None
-                    self._count_retry("connection")
-                    raise TransientError(
-                        self.scrub(f"connection failed ({type(exc).__name__}: {exc})")
-                    ) from None
+                resp, body = self._send(call, headers)
                 status = resp.status_code
-                with self._stats_lock:
-                    self.stats.responses[status] += 1
-                if status == 429:
-                    self.limiter.on_throttle(slot)
-                    self._count_retry("429")
-                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                    msg = api_message(_safe_json(body))
-                    raise RateLimited(
-                        self.scrub(f"HTTP 429{': ' + msg if msg else ''}"), retry_after=retry_after
-                    )
-                if 200 <= status < 300 or (
-                    accept_status is not None and 400 <= status < 500 and status not in (401, 403)
-                ):
-                    data, reason = _decode(body, validate if status < 300 else None)
-                    if reason is not None:
-                        if status >= 300:
-                            raise self._error(label, status, body)
-                        self._count_retry("bad body")
-                        raise TransientError(
-                            f"HTTP {status} with {reason} ({len(body)} bytes)", status_code=status
-                        )
-                    if status >= 300 and not accept_status(status, data):
-                        raise self._error(label, status, body)
+                if status == RATE_LIMIT_STATUS:
+                    raise self._rate_limited(slot, resp, body)
+                if _is_answer(call, status):
+                    answer = self._answer(call, status, body, started)
                     self.limiter.on_success(slot)
-                    return ApiResponse(
-                        method=method,
-                        endpoint=path,
-                        params=dict(params),
-                        status_code=status,
-                        body=body,
-                        data=data,
-                        fetched_at=datetime.now(UTC),
-                        elapsed=time.perf_counter() - started,
-                    )
-            # outside the slot: decide what to do with a non-success
+                    return answer
+            # outside the slot: retry, renew, follow or raise
             if status in RETRY_STATUSES:
-                self._count_retry(str(status))
-                kind = "HTML" if body.lstrip()[:1] == b"<" else "body"
-                raise TransientError(f"HTTP {status} ({kind})", status_code=status)
-            if status == 401 and family == "api" and not renewed:
+                raise self._server_error(status, body)
+            if status == 401 and call.family == "api" and not renewed:
                 renewed = True
-                self._renew(generation, label, api_message(_safe_json(body)))
+                self._renew(generation, call.label, api_message(_safe_json(body)))
                 continue
-            if status in (301, 302, 303, 307, 308) and hops < MAX_REDIRECTS:
-                location = resp.headers.get("Location")
-                target = url.join(location) if location else None
-                if target is not None and _origin(target) == _origin(url):
-                    hops += 1
-                    url = target
-                    params = {}  # the Location carries its own query
-                    if status == 303:
-                        method, json = "GET", None
-                    continue
-                raise BSGAPIError(
-                    f"{label}: HTTP {status} redirect to another origin "
-                    f"({target.host if target else 'no Location'}); not followed",
-                    endpoint=label,
-                    status_code=status,
-                )
-            raise self._error(label, status, body)
+            if status in REDIRECT_STATUSES and hops < MAX_REDIRECTS:
+                hops += 1
+                call = self._redirected(call, resp)
+                continue
+            raise self._error(call.label, status, body)
+
+    def _send(self, call: _Call, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
+        """Send `call` once and read its whole body; a transport failure raises (retried or not)."""
+        with self._stats_lock:
+            self.stats.requests += 1
+        try:
+            resp = self.http.request(
+                call.method, call.url, params=call.params, json=call.json, headers=headers
+            )
+            body = resp.content  # read whole: a cut body raises here
+        except _TRANSPORT_ERRORS as exc:
+            raise self._transport_failure(call.label, exc) from None
+        with self._stats_lock:
+            self.stats.responses[resp.status_code] += 1
+        return resp, body
+
+    def _transport_failure(self, label: str, exc: httpx.HTTPError) -> Exception:
+        """The error a transport failure raises: `TransientError` when the policy retries it."""
+        reason = _transport_retry_reason(exc)
+        if reason is None:
+            return BSGAPIError(self.scrub(f"{label}: {type(exc).__name__}: {exc}"), endpoint=label)
+        self._count_retry(reason)
+        if reason == "timeout":
+            return TransientError(self.scrub(f"timeout ({type(exc).__name__})"))
+        return TransientError(self.scrub(f"connection failed ({type(exc).__name__}: {exc})"))
+
+    def _rate_limited(self, slot: Slot, resp: httpx.Response, body: bytes) -> RateLimited:
+        """A 429: the limiter backs off, and the retry waits the answer's ``Retry-After``."""
+        self.limiter.on_throttle(slot)
+        self._count_retry(str(RATE_LIMIT_STATUS))
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        msg = api_message(_safe_json(body))
+        return RateLimited(
+            self.scrub(f"HTTP 429{': ' + msg if msg else ''}"), retry_after=retry_after
+        )
+
+    def _server_error(self, status: int, body: bytes) -> TransientError:
+        """A retried 5xx (`RETRY_STATUSES`), named by status and body kind."""
+        self._count_retry(str(status))
+        kind = "HTML" if _looks_like_html(body) else "body"
+        return TransientError(f"HTTP {status} ({kind})", status_code=status)
+
+    def _answer(self, call: _Call, status: int, body: bytes, started: float) -> ApiResponse:
+        """Decode an answer: a bad 2xx body is retried, a 4xx the caller does not accept raises."""
+        data, reason = _decode(body, call.validate if status < 300 else None)
+        if status >= 300:
+            accepted = call.accept_status is not None and call.accept_status(status, data)
+            if reason is not None or not accepted:
+                raise self._error(call.label, status, body)
+        elif reason is not None:
+            self._count_retry(BAD_BODY)
+            raise TransientError(
+                f"HTTP {status} with {reason} ({len(body)} bytes)", status_code=status
+            )
+        return ApiResponse(
+            method=call.method,
+            endpoint=call.path,
+            params=dict(call.params),
+            status_code=status,
+            body=body,
+            data=data,
+            fetched_at=datetime.now(UTC),
+            elapsed=time.perf_counter() - started,
+        )
+
+    def _redirected(self, call: _Call, resp: httpx.Response) -> _Call:
+        """`call` sent to a redirect's same-origin ``Location``; any other target raises."""
+        status = resp.status_code
+        location = resp.headers.get("Location")
+        target = call.url.join(location) if location else None
+        if target is None or _origin(target) != _origin(call.url):
+            raise BSGAPIError(
+                f"{call.label}: HTTP {status} redirect to another origin "
+                f"({target.host if target else 'no Location'}); not followed",
+                endpoint=call.label,
+                status_code=status,
+            )
+        # the Location carries its own query; a 303 turns the request into a GET
+        if status == 303:
+            return replace(call, url=target, params={}, method="GET", json=None)
+        return replace(call, url=target, params={})
 
     def _count_retry(self, reason: str) -> None:
         with self._stats_lock:
@@ -540,7 +701,9 @@ class BSGClient:
         """One page of a One API list endpoint (``/api/messages``, ``/api/campaign``)."""
         return self.request("GET", path, params=params, validate=_validate_list_page)
 
-    def paginate(self, path: str, params: Mapping[str, Any] | None = None, **kwargs):
+    def paginate(
+        self, path: str, params: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Pagination:
         """See `bsg_client.pagination.paginate`."""
         from bsg_client.pagination import paginate
 
@@ -559,7 +722,7 @@ class BSGClient:
 
     def legacy_task(self, task_id: int | str, path_shape: str = "task") -> ApiResponse:
         """``/rest/sms/task/{id}`` (the published clients) or, with ``path_shape="plain"``,
-        ``/rest/sms/{id}`` (the seed page)."""
+        ``/rest/sms/{id}`` (the shape the provider's own documentation page shows)."""
         path = f"/rest/sms/task/{task_id}" if path_shape == "task" else f"/rest/sms/{task_id}"
         return self._legacy(path)
 
@@ -575,6 +738,18 @@ class BSGClient:
         )
 
 
+def _is_answer(call: _Call, status: int) -> bool:
+    """A 2xx, or (when `call` may accept one: legacy REST) a 4xx other than 401/403."""
+    if 200 <= status < 300:
+        return True
+    return call.accept_status is not None and 400 <= status < 500 and status not in (401, 403)
+
+
+def _looks_like_html(body: bytes) -> bool:
+    """An HTML page (a proxy's or a maintenance page) rather than the API's JSON."""
+    return body.lstrip()[:1] == b"<"
+
+
 def _safe_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
@@ -583,10 +758,11 @@ def _safe_json(body: bytes) -> Any:
 
 
 def _decode(body: bytes, validate: Validator | None) -> tuple[Any, str | None]:
+    """The parsed body and why it is unusable (None: it is fine)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        kind = "an HTML body" if body.lstrip()[:1] == b"<" else "a truncated or non-JSON body"
+        kind = "an HTML body" if _looks_like_html(body) else "a truncated or non-JSON body"
         return None, kind
     if validate is not None:
         reason = validate(data)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Generator, Hashable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +58,7 @@ class Page:
 class PageStats:
     pages: int = 0
     records: int = 0
-    ids: set = field(default_factory=set)
+    ids: set[Hashable] = field(default_factory=set)
     duplicates: int = 0
     rereads: int = 0
     total: int | None = None
@@ -128,7 +128,9 @@ class Pagination:
         params = {**self.base_params, "page[offset]": str(offset)}
         return self.client.get_list_page(self.path, params)
 
-    def _page(self, resp: ApiResponse, offset: int, read: int, seen: set) -> tuple[Page, int]:
+    def _page(
+        self, resp: ApiResponse, offset: int, read: int, seen: set[Hashable]
+    ) -> tuple[Page, int]:
         records = resp.data.get("data") or []
         # an id that is a JSON list or object cannot be an id (nor a set member): None
         ids = [_id_of(r, self.id_key) for r in records]
@@ -177,7 +179,7 @@ class Pagination:
         return offset >= total
 
     def _read(self, read: int) -> Iterator[Page]:
-        seen: set = set()
+        seen: set[Hashable] = set()
         self.stats.complete = False
         self.stats.stalled = False
         page, _new = self._page(self._fetch(0), 0, read, seen)
@@ -189,9 +191,10 @@ class Pagination:
             self.stats.complete = True
             return
         if self.parallel > 1 and total0 is not None:
-            offset = yield from self._read_parallel(read, seen, total0, step=n)
-            if offset is None:
+            resumed = yield from self._read_parallel(read, seen, total0, step=n)
+            if resumed is None:
                 return
+            offset = resumed
         while True:
             page, new = self._page(self._fetch(offset), offset, read, seen)
             yield page
@@ -209,11 +212,13 @@ class Pagination:
                 self.stats.complete = True
                 return
 
-    def _read_parallel(self, read: int, seen: set, total: int, step: int) -> Iterator[Page]:
+    def _read_parallel(
+        self, read: int, seen: set[Hashable], total: int, step: int
+    ) -> Generator[Page, None, int | None]:
         """Fetch offsets step, 2*step, ... < total with `parallel` in flight, yield in order.
         Returns the offset to go on from sequentially, or None when the read is over."""
         offsets = deque(range(step, total, step))
-        pending: deque[tuple[int, Future]] = deque()
+        pending: deque[tuple[int, Future[ApiResponse]]] = deque()
         ex = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="bsg-page")
         try:
             ahead = self.parallel * 2

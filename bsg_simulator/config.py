@@ -7,6 +7,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +17,11 @@ MIXED = "mixed"
 # legacy lookup) gets A or B from a hash of its id and the quirk's name, so re-reads agree.
 QUIRKS: dict[str, tuple[str, str, str]] = {
     "amount_field": ("amount", "amont", "message cost as `amount` object or `amont` list of one"),
-    "sent_at_name": ("sent_at", "send_at", "message send time key (seed 000 vs seed 001)"),
+    "sent_at_name": (
+        "sent_at",
+        "send_at",
+        "message send time key: `sent_at` (the RCS page) or `send_at` (the SMS page)",
+    ),
     "phone_type": ("string", "number", "message `phone` as JSON string or number"),
     "detail_wrapper": ("locale", "bare", 'campaign detail wrapped in {"en-US": {...}} or bare'),
     "fallback_stats_name": (
@@ -103,7 +108,7 @@ class QuirkConfig:
         """Every quirk pinned to variant `A` or `B` (or `mixed`)."""
         return cls.parse([f"all={which}"])
 
-    def pick(self, name: str, ids: np.ndarray | int) -> np.ndarray:
+    def pick(self, name: str, ids: np.ndarray | int | np.integer[Any]) -> np.ndarray:
         """Boolean array: True where variant A applies for these record ids."""
         a, _b, _ = QUIRKS[name]
         value = getattr(self, name)
@@ -112,7 +117,8 @@ class QuirkConfig:
             return np.ones(arr.shape, dtype=bool)
         if value != MIXED:
             return np.zeros(arr.shape, dtype=bool)
-        return (mix64(arr, _salt(name)) & np.uint64(1)) == 0
+        is_a: np.ndarray = (mix64(arr, _salt(name)) & np.uint64(1)) == 0
+        return is_a
 
     def pick1(self, name: str, record_id: int) -> bool:
         return bool(self.pick(name, np.int64(record_id)))
@@ -169,5 +175,5 @@ class SimulatorConfig:
         if self.messages < 0 or self.days < 1:
             raise ValueError("messages must be >= 0 and days >= 1")
 
-    def replace(self, **changes) -> SimulatorConfig:
+    def replace(self, **changes: Any) -> SimulatorConfig:
         return dataclasses.replace(self, **changes)

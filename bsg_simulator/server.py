@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .app import SimulatorApp, create_app
 from .config import QuirkConfig, SimulatorConfig
@@ -33,10 +34,10 @@ def is_loopback(host: str) -> bool:
 class _SocketMarked:
     """Tells the app it is behind a real socket (a dropped connection then really drops)."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["bsg.socket"] = True
         await self.app(scope, receive, send)
 
@@ -46,7 +47,7 @@ class _QuietDrops(logging.Filter):
         return "without completing response" not in record.getMessage()
 
 
-def _as_app(app_or_config) -> SimulatorApp:
+def _as_app(app_or_config: SimulatorApp | SimulatorConfig | Simulator | None) -> SimulatorApp:
     if app_or_config is None or isinstance(app_or_config, (SimulatorConfig, Simulator)):
         return create_app(app_or_config)
     return app_or_config
@@ -64,7 +65,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(app, log_level: str = "warning") -> uvicorn.Server:
+def _server(app: ASGIApp, log_level: str = "warning") -> uvicorn.Server:
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     config = uvicorn.Config(
         _SocketMarked(app),
@@ -134,6 +135,27 @@ def _clock_line(sim: Simulator) -> str:
     return f"Clock: live ({pace}), now {at}"
 
 
+def _print_banner(sim: Simulator, url: str, generated_s: float) -> None:
+    """What `bsg-analytics simulate` prints on start: the data, the clock, the URL, the settings
+    to paste and two requests to try."""
+    cfg, ds = sim.config, sim.data
+    bearer = cfg.token or "any-token"
+    key = cfg.api_key or "test_any"
+    print(
+        f"BSG simulator: {ds.n_messages} messages in {ds.n_campaigns} campaigns "
+        f"(seed {cfg.seed}, {cfg.days} days, generated in {generated_s:.2f}s)"
+    )
+    print(_clock_line(sim))
+    print(f"Serving on {url}  (Ctrl-C stops)")
+    print("Point `bsg-analytics sync` at it:")
+    print(f"  {_exports(url, cfg.token, cfg.api_key, cfg.timezone)}")
+    print("Or ask it directly:")
+    print(f"  curl -g -H 'Authorization: Bearer {bearer}' '{url}/api/messages?page[limit]=15'")
+    sms = (ds.m_channel[: sim.visible_count(sim.clock.now_s())] == 0).nonzero()[0]
+    if len(sms):  # the legacy REST API knows SMS only
+        print(f"  curl -H 'X-API-KEY: {key}' '{url}/rest/sms/{MESSAGE_ID_BASE + int(sms[0])}'")
+
+
 def main(
     host: str = "127.0.0.1",
     port: int = 8799,
@@ -190,22 +212,7 @@ def main(
         print(f"bsg-simulator: cannot bind {host}:{port}: {exc}", file=sys.stderr)
         return 2
     url = _url(host, sock.getsockname()[1])
-    ds = sim.data
-    bearer = token or "any-token"
-    key = api_key or "test_any"
-    print(
-        f"BSG simulator: {ds.n_messages} messages in {ds.n_campaigns} campaigns "
-        f"(seed {seed}, {days} days, generated in {time.perf_counter() - t:.2f}s)"
-    )
-    print(_clock_line(sim))
-    print(f"Serving on {url}  (Ctrl-C stops)")
-    print("Point `bsg-analytics sync` at it:")
-    print(f"  {_exports(url, token, api_key, timezone)}")
-    print("Or ask it directly:")
-    print(f"  curl -g -H 'Authorization: Bearer {bearer}' '{url}/api/messages?page[limit]=15'")
-    sms = (ds.m_channel[: sim.visible_count(sim.clock.now_s())] == 0).nonzero()[0]
-    if len(sms):  # the legacy REST API knows SMS only
-        print(f"  curl -H 'X-API-KEY: {key}' '{url}/rest/sms/{MESSAGE_ID_BASE + int(sms[0])}'")
+    _print_banner(sim, url, time.perf_counter() - t)
     sys.stdout.flush()
     server = _server(sim.app, log_level="info")
     try:

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
+from typing import Any
 
 import anyio.from_thread
 import httpx
+from anyio.from_thread import BlockingPortal
+from starlette.types import Message, Scope
 
 from .app import SimulatedDisconnect, SimulatorApp, create_app
 from .config import QuirkConfig, SimulatorConfig
@@ -28,7 +32,7 @@ TEST_ANCHOR = date(2026, 11, 20)
 TEST_NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 
 
-def make_simulator(**cfg) -> Simulator:
+def make_simulator(**cfg: Any) -> Simulator:
     """A Simulator from SimulatorConfig fields; `quirks` may be a QuirkConfig or NAME=VARIANT
     strings. Unless given, `anchor`/`start` are TEST_ANCHOR/TEST_NOW (stable across days)
     and `messages` is 5 000."""
@@ -46,7 +50,9 @@ class InProcessTransport(httpx.BaseTransport):
 
     def __init__(self, app: SimulatorApp) -> None:
         self.app = app
-        self._cm = anyio.from_thread.start_blocking_portal()
+        self._cm: AbstractContextManager[BlockingPortal] | None = (
+            anyio.from_thread.start_blocking_portal()
+        )
         self._portal = self._cm.__enter__()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -72,18 +78,19 @@ class InProcessTransport(httpx.BaseTransport):
             raise httpx.RemoteProtocolError(str(exc), request=request) from exc
         return httpx.Response(status, headers=headers, content=content, request=request)
 
-    async def _run(self, scope, body: bytes):
-        out: dict = {"status": 500, "headers": [], "body": bytearray()}
+    async def _run(self, scope: Scope, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        out: dict[str, Any] = {"status": 500, "headers": [], "body": bytearray()}
         sent = False
 
-        async def receive():
+        async def receive() -> Message:
             nonlocal sent
             if not sent:
                 sent = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            await anyio.sleep_forever()
+            await anyio.sleep_forever()  # the body was sent: wait until cancelled
+            return {"type": "http.disconnect"}  # not reached
 
-        async def send(message):
+        async def send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 out["status"] = message["status"]
                 out["headers"] = list(message.get("headers", []))
@@ -109,7 +116,7 @@ def inprocess_transport(
 
 
 @contextlib.contextmanager
-def running_simulator(realtime: bool = True, **cfg) -> Iterator[tuple[str, Simulator]]:
+def running_simulator(realtime: bool = True, **cfg: Any) -> Iterator[tuple[str, Simulator]]:
     """A simulator served on a free loopback port: (base_url, sim). With `realtime` (default)
     its data is anchored on today and its clock starts at the real now, like `bsg-analytics
     simulate`, so clients asking up to "now" are not refused; `realtime=False` gives

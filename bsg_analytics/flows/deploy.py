@@ -7,16 +7,15 @@ from __future__ import annotations
 import os
 import sys
 
-from bsg_analytics.settings import Settings
+from bsg_analytics.flows.legacy import reconcile_flow
+from bsg_analytics.flows.sync import sync_flow
+from bsg_analytics.settings import RECONCILE_CRON, SYNC_CRON, Settings
 
-HOURLY = "0 * * * *"
-DAILY = "30 2 * * *"
+HOURLY = SYNC_CRON
+DAILY = RECONCILE_CRON
 
 
 def build_deployments(cron: str = HOURLY, reconcile_cron: str = DAILY):
-    from bsg_analytics.flows.legacy import reconcile_flow
-    from bsg_analytics.flows.sync import sync_flow
-
     return [
         sync_flow.to_deployment(name="hourly-sync", cron=cron, tags=["bsg"]),
         reconcile_flow.to_deployment(name="daily-reconcile", cron=reconcile_cron, tags=["bsg"]),

@@ -8,6 +8,8 @@ from prefect import flow, get_run_logger
 
 from bsg_analytics.flows.sync import settings_from
 from bsg_analytics.pipeline import run_legacy
+from bsg_analytics.storage import DataDir
+from bsg_analytics.warehouse import build_warehouse, reconcile
 
 
 @flow(name="bsg-legacy-lookups")
@@ -20,7 +22,11 @@ def legacy_flow(
     """Look up single SMS by id or reference and bulk tasks by id on the legacy REST API."""
     settings = settings_from(overrides)
     report = run_legacy(
-        settings, sms_ids=sms_ids or [], references=references or [], task_ids=task_ids or []
+        settings,
+        sms_ids=sms_ids or [],
+        references=references or [],
+        task_ids=task_ids or [],
+        finish=build_warehouse,
     )
     get_run_logger().info("legacy lookups: %s", report.rows)
     return report.as_dict()
@@ -32,10 +38,8 @@ def reconcile_flow(overrides: dict[str, Any] | None = None) -> dict:
     disagrees with their messages' as a Prefect table artifact."""
     from prefect.artifacts import create_table_artifact
 
-    from bsg_analytics.pipeline import reconcile
-
     settings = settings_from(overrides)
-    result = reconcile(settings)
+    result = reconcile(DataDir(settings.data_dir))
     create_table_artifact(
         key="bsg-campaign-disagreements",
         table=result["disagreements"][:200],

@@ -12,9 +12,14 @@ import sys
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
-from bsg_analytics.settings import Settings
+from bsg_analytics import status
+from bsg_analytics.locking import SyncLocked
+from bsg_analytics.pipeline import Progress, run_sync
+from bsg_analytics.settings import Settings, SettingsError
+from bsg_analytics.state import StateError
 from bsg_analytics.storage import DataDir
-from bsg_client.errors import Scrubber
+from bsg_analytics.warehouse import build_warehouse
+from bsg_client.errors import BSGAPIError, BSGAuthError, Scrubber
 
 
 def prepare_prefect_env(verbose: bool = False) -> None:
@@ -32,7 +37,7 @@ def prepare_prefect_env(verbose: bool = False) -> None:
 
 @contextmanager
 def no_heartbeat():
-    """A local run needs no heartbeat thread; it adds ~1 s to every flow (STACK-NOTES)."""
+    """A local run needs no heartbeat thread; it adds ~1 s to every flow (Prefect 3.9)."""
     if os.environ.get("PREFECT_API_URL"):
         yield
         return
@@ -60,8 +65,6 @@ def run_sync_command(
     full_refresh: bool = False,
     dry_run: bool = False,
 ) -> int:
-    from bsg_analytics.state import StateError
-
     today = datetime.now(settings.zone).date()
     problem = check_range(since, until, today)
     if problem:
@@ -79,7 +82,7 @@ def run_sync_command(
         return 2
     try:  # before Prefect starts: a data directory that cannot be written fails at once
         DataDir(settings.data_dir).check_writable()
-    except PermissionError as exc:
+    except (PermissionError, SettingsError) as exc:
         print(f"bsg-analytics: {exc}", file=sys.stderr)
         return 2
     prepare_prefect_env()
@@ -108,8 +111,6 @@ def run_sync_command(
 
 def print_plan(settings: Settings, since, until, full_refresh: bool) -> int:
     """`sync --dry-run`: the plan the next sync would follow; reads state, writes nothing."""
-    from bsg_analytics import status
-
     info = status.describe(settings, since, until, fresh=full_refresh)
     if info.get("state_error") and not full_refresh:
         print(f"bsg-analytics: {info['state_error']}", file=sys.stderr)
@@ -141,10 +142,6 @@ def summary_line(report: dict) -> str:
 
 
 def describe_failure(exc: BaseException) -> tuple[int, str]:
-    from bsg_analytics.locking import SyncLocked
-    from bsg_analytics.settings import SettingsError
-    from bsg_client.errors import BSGAPIError, BSGAuthError
-
     if isinstance(exc, SettingsError):
         return 2, str(exc)
     if isinstance(exc, SyncLocked):
@@ -203,12 +200,14 @@ def run_with_display(
 ) -> dict:
     display = RichProgress() if progress and sys.stderr.isatty() else None
     if not uses_prefect(settings):
-        from bsg_analytics.pipeline import run_sync
-
         with display or _null():
-            report = run_sync(settings, since, until, progress=display, full_refresh=full_refresh)
+            report = run_sync(
+                settings, since, until, progress=display, full_refresh=full_refresh,
+                finish=build_warehouse,
+            )  # fmt: skip
             return report.as_dict()
 
+    # imported here, not at the top: a sync without Prefect never pays for importing it
     from bsg_analytics.flows import sync as sync_module
 
     overrides = {
@@ -231,7 +230,7 @@ def _null():
     yield
 
 
-class RichProgress:
+class RichProgress(Progress):
     """A progress bar on stderr: windows done of total, rows, rate."""
 
     def __init__(self):

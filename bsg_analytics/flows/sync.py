@@ -17,8 +17,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.tasks import exponential_backoff
 
-from bsg_analytics.pipeline import Job, JobContext, JobOutcome, Progress, run_sync
-from bsg_analytics.settings import Settings, load_settings
+from bsg_analytics.pipeline import JobContext, JobOutcome, Progress, run_sync
+from bsg_analytics.settings import MissingExtra, Settings, load_settings
+from bsg_analytics.streams import Job
+from bsg_analytics.warehouse import build_warehouse
 
 # Settings a flow run may override: plain values only, never secrets.
 OVERRIDABLE = frozenset(
@@ -51,7 +53,10 @@ def task_runner_for(settings: Settings):
     choice = settings.task_runner.strip()
     if choice in ("", "threads"):
         return ThreadPoolTaskRunner(max_workers=settings.concurrency)
-    from prefect_dask import DaskTaskRunner
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise MissingExtra(f"BSG_TASK_RUNNER={choice}", "dask", "prefect-dask") from None
 
     if choice == "dask":
         return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 4})
@@ -131,6 +136,7 @@ def _sync(
         mapper=prefect_mapper,
         progress=LogProgress(_DISPLAY),
         full_refresh=full_refresh,
+        finish=build_warehouse,
     )
     for line in report.notices:
         get_run_logger().warning("%s", line)

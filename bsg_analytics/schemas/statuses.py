@@ -7,7 +7,7 @@ views count with them (the SQL views read ``SENT_STATUSES``/``DELIVERED_STATUSES
 
 from __future__ import annotations
 
-# Message statuses from the SMS reference page (seed 001), in the page's order.
+# Message statuses from the SMS reference page, in the page's order.
 SMS_STATUSES: tuple[str, ...] = (
     "delivered",
     "scheduled",
@@ -20,17 +20,18 @@ SMS_STATUSES: tuple[str, ...] = (
     "undelivered",
     "unknown",
 )
-# RCS adds `read` (seed 000).
+# RCS adds `read` (the RCS reference page).
 RCS_STATUSES: tuple[str, ...] = (*SMS_STATUSES, "read")
 DOCUMENTED_MESSAGE_STATUSES: frozenset[str] = frozenset(RCS_STATUSES)
 
-# Seen in the provider's SDK, not in the pages (API-NOTES.md). Still data: kept, and reported.
+# Seen in the provider's SDK, not in its reference pages (README, API quirks). Still data:
+# kept, and reported.
 UNDOCUMENTED_MESSAGE_STATUSES: frozenset[str] = frozenset(
     {"not_rcs_user", "not_viber_user", "not_service_user"}
 )
 KNOWN_MESSAGE_STATUSES: frozenset[str] = DOCUMENTED_MESSAGE_STATUSES | UNDOCUMENTED_MESSAGE_STATUSES
 
-# The provider's definitions (seed 003, campaign list statistics).
+# The provider's definitions (the campaign list page's statistics).
 DELIVERED_STATUSES: frozenset[str] = frozenset({"delivered", "read"})
 SENT_STATUSES: frozenset[str] = frozenset(
     {

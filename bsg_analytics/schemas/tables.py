@@ -2,7 +2,7 @@
 
 Transforms build frames with exactly these schemas, the writer validates against them and the
 warehouse views are created over them; column lists anywhere else are derived from here.
-See DATA-CONTRACT.md for what each row means.
+The README (Tables) says what each row means.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ CAMPAIGNS = Table(
         "total_phones": pl.Int64(),
         "total_price": MONEY,
         "currency": pl.String(),
-        # the list endpoint's own two counts (seed 003), primary and SMS fallback
+        # the list endpoint's own two counts, primary and SMS fallback
         "list_delivered": pl.Int64(),
         "list_sent": pl.Int64(),
         "fallback_delivered": pl.Int64(),

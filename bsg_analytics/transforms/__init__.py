@@ -1,20 +1,16 @@
-"""Raw pages -> the contract's tables (pure polars), the Parquet writer, and rebuild."""
+"""Each stream's pure transform (raw pages -> polars frames), the checks they share, the
+latest-row merge and the Parquet writer. Which stream goes through which transform is the
+registry's (`bsg_analytics.streams`); `bsg_analytics.batch` runs them."""
 
 from __future__ import annotations
 
 from .common import ReconciliationError, StreamCounts, TransformReport
-from .pipeline import Batch, rebuild, run_rebuild_command, transform_pages, write_batch
 from .writer import read_table, write_tables
 
 __all__ = [
-    "Batch",
     "ReconciliationError",
     "StreamCounts",
     "TransformReport",
     "read_table",
-    "rebuild",
-    "run_rebuild_command",
-    "transform_pages",
-    "write_batch",
     "write_tables",
 ]

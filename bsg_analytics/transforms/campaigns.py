@@ -15,7 +15,10 @@ Python; the typing and validation are the same column-wise rules as for messages
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 
 import orjson
 import polars as pl
@@ -28,19 +31,22 @@ from bsg_analytics.schemas.statuses import (
 
 from .common import (
     FREE,
+    JSON,
     LOCALE_RE,
     Check,
     PathError,
     QuarantineRow,
+    Spec,
     TransformReport,
+    body_text,
     conform,
     fetched_series,
     float_text_to_money_text,
     get_path,
     int_expr,
     money_expr,
-    page_file,
     parse_times,
+    quarantine_row,
     scalar_text,
     split_bad,
     text_frame,
@@ -49,8 +55,11 @@ from .common import (
 )
 from .merge import latest
 
-_STATS2 = {"delivered": None, "sent": None}
-LIST_RECORD_SPEC = {
+if TYPE_CHECKING:
+    from bsg_analytics.raw import RawPage
+
+_STATS2: dict[str, Spec] = {"delivered": None, "sent": None}
+LIST_RECORD_SPEC: dict[str, Spec] = {
     "id": None,
     "name": None,
     "sender": None,
@@ -66,12 +75,12 @@ LIST_RECORD_SPEC = {
     "calculated_price": None,
     "alternative_channels": {"sms": {"statistic": _STATS2, "statistics": _STATS2}},
 }
-LIST_PAGE_SPEC = {
+LIST_PAGE_SPEC: dict[str, Spec] = {
     "data": LIST_RECORD_SPEC,
     "meta": {"page": {"total": None, "offset": None, "limit": None}},
     "links": FREE,
 }
-DETAIL_SPEC = {
+DETAIL_SPEC: dict[str, Spec] = {
     "id": None,
     "name": None,
     "sender": None,
@@ -101,7 +110,7 @@ LIST_COLUMNS = [*_SHARED_TEXT, "calc_price", "l_deliv", "l_sent", "f_deliv", "f_
 DETAIL_COLUMNS = [*_SHARED_TEXT, "total_messages", "total_phones", "total_price", "currency"]
 
 
-def unwrap_detail(body):
+def unwrap_detail(body: JSON) -> JSON:
     """`{"en-US": {...}}` (any one locale-like key around an object) or the bare object."""
     if (
         isinstance(body, dict)
@@ -114,7 +123,7 @@ def unwrap_detail(body):
     return body
 
 
-def _list_row(rec: dict) -> dict:
+def _list_row(rec: dict[str, JSON]) -> dict[str, str | None]:
     return {
         "id": scalar_text(rec.get("id")),
         "name": scalar_text(rec.get("name")),
@@ -145,7 +154,7 @@ def _list_row(rec: dict) -> dict:
     }
 
 
-def _detail_row(rec: dict) -> dict:
+def _detail_row(rec: dict[str, JSON]) -> dict[str, str | None]:
     return {
         "id": scalar_text(rec.get("id")),
         "name": scalar_text(rec.get("name")),
@@ -163,7 +172,7 @@ def _detail_row(rec: dict) -> dict:
     }
 
 
-def _detail_stats(rec: dict) -> list[tuple[str, str, int]]:
+def _detail_stats(rec: dict[str, JSON]) -> list[tuple[str, str, int]]:
     """(route, status, count) of a detail; a non-integer count raises PathError."""
     out = []
     routes = (
@@ -199,7 +208,7 @@ def _shared_checks() -> list[Check]:
     ]
 
 
-def _shared(df: pl.DataFrame, zone) -> pl.DataFrame:
+def _shared(df: pl.DataFrame, zone: tzinfo) -> pl.DataFrame:
     df = df.with_columns(campaign_id=int_expr("id"))
     return parse_times(
         df,
@@ -213,59 +222,68 @@ def _shared(df: pl.DataFrame, zone) -> pl.DataFrame:
     )
 
 
+@dataclass
+class _Parsed:
+    """Records decoded from raw pages and flattened to text, before typing: `rows[n]` is the
+    text of record `raws[n]`, which came from page `where[n][0]` (at `where[n][1]` in its
+    `data` list; None for a detail body); `stats[n]`: a detail's statistics."""
+
+    rows: list[dict[str, str | None]] = field(default_factory=list)
+    raws: list[JSON] = field(default_factory=list)
+    where: list[tuple[int, int | None]] = field(default_factory=list)
+    stats: list[list[tuple[str, str, int]]] = field(default_factory=list)
+
+    def on_bad(
+        self, pages: list[RawPage], quarantine: list[QuarantineRow]
+    ) -> Callable[[int, str], None]:
+        """`split_bad`'s callback: the record at a row position goes to quarantine."""
+
+        def bad(pos: int, why: str) -> None:
+            i, j = self.where[pos]
+            raw = orjson.dumps(self.raws[pos]).decode()
+            quarantine.append(quarantine_row(pages[i], why, raw, self.rows[pos]["id"], j))
+
+        return bad
+
+
 def transform_campaigns(
-    list_pages: list, detail_pages: list, zone: tzinfo, report: TransformReport
-):
+    list_pages: list[RawPage],
+    detail_pages: list[RawPage],
+    zone: tzinfo,
+    report: TransformReport,
+) -> tuple[pl.DataFrame, pl.DataFrame, list[QuarantineRow]]:
     """-> (campaigns, campaign_statistics, quarantine rows)."""
     quarantine: list[QuarantineRow] = []
-    lc = report.stream("campaigns")
-    dc = report.stream("campaign_detail")
+    lists = _campaigns_from_lists(list_pages, zone, report, quarantine)
+    details, statistics = _campaigns_from_details(detail_pages, zone, report, quarantine)
+    # list and detail merged: each column group from its own newest source (`merge.latest`)
+    campaigns = latest(pl.concat([lists, details], how="vertical"), "campaigns")
+    report.add_unknown_statuses(
+        "campaigns", unknown_status_counts(campaigns["status"], frozenset(CAMPAIGN_STATUSES))
+    )
+    return campaigns, statistics, quarantine
 
-    def q(page, reason, raw, key, index=None):
-        quarantine.append(
-            QuarantineRow(page.endpoint, reason, raw, key, page_file(page), page.fetched_at, index)
-        )
 
-    # --- list pages ---
-    rows: list[dict] = []
-    raws: list = []
-    where: list[tuple[int, int]] = []
-    unknown: set[str] = set()
-    for i, page in enumerate(list_pages):
-        try:
-            body = orjson.loads(page.body)
-        except orjson.JSONDecodeError as exc:
-            lc.records_in += 1
-            lc.quarantined += 1
-            report.pages_quarantined += 1
-            q(page, f"not JSON: {exc}", page.body.decode("utf-8", "replace"), None)
-            continue
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            lc.records_in += 1
-            lc.quarantined += 1
-            report.pages_quarantined += 1
-            q(page, "unexpected page shape: no `data` list", orjson.dumps(body).decode(), None)
-            continue
-        unknown |= {u.removeprefix("data[].") for u in unknown_paths(body, LIST_PAGE_SPEC)}
-        for j, rec in enumerate(body["data"]):
-            lc.records_in += 1
-            key = scalar_text(rec.get("id")) if isinstance(rec, dict) else None
-            if not isinstance(rec, dict):
-                lc.quarantined += 1
-                q(page, "wrong type record: expected object", orjson.dumps(rec).decode(), key, j)
-                continue
-            try:
-                rows.append(_list_row(rec))
-            except PathError as exc:
-                lc.quarantined += 1
-                q(page, str(exc), orjson.dumps(rec).decode(), key, j)
-                continue
-            raws.append(rec)
-            where.append((i, j))
-    report.add_unknown_fields("campaigns", unknown)
+# --- list pages ------------------------------------------------------------------------------
 
-    lists = text_frame(rows, LIST_COLUMNS).with_columns(
-        extracted_at=fetched_series(list_pages, [w[0] for w in where])
+LIST_CHECKS = [
+    *_shared_checks(),
+    Check("calculated_price", "calc_price", "calculated_price", kind="unparsable"),
+    Check("statistics.delivered", "l_deliv", "list_delivered"),
+    Check("statistics.sent", "l_sent", "list_sent"),
+    Check("alternative_channels.sms.statistic.delivered", "f_deliv", "fallback_delivered"),
+    Check("alternative_channels.sms.statistic.sent", "f_sent", "fallback_sent"),
+]
+
+
+def _campaigns_from_lists(
+    pages: list[RawPage], zone: tzinfo, report: TransformReport, quarantine: list[QuarantineRow]
+) -> pl.DataFrame:
+    """List pages -> `campaigns` rows with the list's columns, one per campaign."""
+    counts = report.stream("campaigns")
+    parsed = _parse_list_pages(pages, report, quarantine)
+    lists = text_frame(parsed.rows, LIST_COLUMNS).with_columns(
+        extracted_at=fetched_series(pages, [w[0] for w in parsed.where])
     )
     lists = _shared(lists, zone).with_columns(
         calculated_price=money_expr("calc_price"),
@@ -274,62 +292,89 @@ def transform_campaigns(
         fallback_delivered=int_expr("f_deliv"),
         fallback_sent=int_expr("f_sent"),
     )
-    checks = [
-        *_shared_checks(),
-        Check("calculated_price", "calc_price", "calculated_price", kind="unparsable"),
-        Check("statistics.delivered", "l_deliv", "list_delivered"),
-        Check("statistics.sent", "l_sent", "list_sent"),
-        Check("alternative_channels.sms.statistic.delivered", "f_deliv", "fallback_delivered"),
-        Check("alternative_channels.sms.statistic.sent", "f_sent", "fallback_sent"),
-    ]
-
-    def bad_list(pos, why):
-        i, j = where[pos]
-        q(list_pages[i], why, orjson.dumps(raws[pos]).decode(), rows[pos]["id"], j)
-
-    lists, n_bad = split_bad(lists, checks, bad_list)
-    lc.quarantined += n_bad
+    lists, n_bad = split_bad(lists, LIST_CHECKS, parsed.on_bad(pages, quarantine))
+    counts.quarantined += n_bad
     lists = lists.with_columns(list_extracted_at=pl.col("extracted_at"))
     n = lists.height
     lists = latest(conform(_finish(lists), "campaigns"), "campaigns")
-    lc.duplicates += n - lists.height
-    lc.rows_out += lists.height
+    counts.duplicates += n - lists.height
+    counts.rows_out += lists.height
+    return lists
 
-    # --- detail bodies ---
-    rows, raws, where, stats = [], [], [], []
-    unknown = set()
-    for i, page in enumerate(detail_pages):
-        dc.records_in += 1
-        try:
-            body = orjson.loads(page.body)
-        except orjson.JSONDecodeError as exc:
-            dc.quarantined += 1
-            report.pages_quarantined += 1
-            q(page, f"not JSON: {exc}", page.body.decode("utf-8", "replace"), None)
-            continue
-        rec = unwrap_detail(body)
-        key = scalar_text(rec.get("id")) if isinstance(rec, dict) else None
-        if not isinstance(rec, dict):
-            dc.quarantined += 1
-            report.pages_quarantined += 1
-            q(page, "unexpected page shape: expected an object", orjson.dumps(body).decode(), key)
-            continue
-        unknown |= unknown_paths(rec, DETAIL_SPEC)
-        try:
-            row = _detail_row(rec)
-            st = _detail_stats(rec)
-        except PathError as exc:
-            dc.quarantined += 1
-            q(page, str(exc), orjson.dumps(rec).decode(), key)
-            continue
-        rows.append(row)
-        raws.append(rec)
-        where.append((i, 0))
-        stats.append(st)
-    report.add_unknown_fields("campaign_detail", unknown)
 
-    details = text_frame(rows, DETAIL_COLUMNS).with_columns(
-        extracted_at=fetched_series(detail_pages, [w[0] for w in where]),
+def _parse_list_pages(
+    pages: list[RawPage], report: TransformReport, quarantine: list[QuarantineRow]
+) -> _Parsed:
+    """List pages -> their records as text; bad pages and records go to quarantine."""
+    counts = report.stream("campaigns")
+    parsed = _Parsed()
+    unknown: set[str] = set()
+    for i, page in enumerate(pages):
+        body = _list_body(page, report, quarantine)
+        if body is None:
+            continue
+        unknown |= {u.removeprefix("data[].") for u in unknown_paths(body, LIST_PAGE_SPEC)}
+        for j, rec in enumerate(body["data"]):
+            counts.records_in += 1
+            if not isinstance(rec, dict):
+                counts.quarantined += 1
+                reason = "wrong type record: expected object"
+                quarantine.append(quarantine_row(page, reason, orjson.dumps(rec).decode(), None, j))
+                continue
+            key = scalar_text(rec.get("id"))
+            try:
+                row = _list_row(rec)
+            except PathError as exc:
+                counts.quarantined += 1
+                quarantine.append(
+                    quarantine_row(page, str(exc), orjson.dumps(rec).decode(), key, j)
+                )
+                continue
+            parsed.rows.append(row)
+            parsed.raws.append(rec)
+            parsed.where.append((i, j))
+    report.add_unknown_fields("campaigns", unknown)
+    return parsed
+
+
+def _list_body(
+    page: RawPage, report: TransformReport, quarantine: list[QuarantineRow]
+) -> dict[str, JSON] | None:
+    """A list page's body (an object with a `data` list), or None: quarantined whole."""
+    try:
+        body = orjson.loads(page.body)
+    except orjson.JSONDecodeError as exc:
+        reason, raw = f"not JSON: {exc}", body_text(page)
+    else:
+        if isinstance(body, dict) and isinstance(body.get("data"), list):
+            return body
+        reason, raw = "unexpected page shape: no `data` list", orjson.dumps(body).decode()
+    counts = report.stream("campaigns")
+    counts.records_in += 1
+    counts.quarantined += 1
+    report.pages_quarantined += 1
+    quarantine.append(quarantine_row(page, reason, raw))
+    return None
+
+
+# --- detail bodies ---------------------------------------------------------------------------
+
+DETAIL_CHECKS = [
+    *_shared_checks(),
+    Check("total_messages", "tm", "total_messages"),
+    Check("total_phones", "tp", "total_phones"),
+    Check("total_price", "tpr", "total_price", kind="unparsable"),
+]
+
+
+def _campaigns_from_details(
+    pages: list[RawPage], zone: tzinfo, report: TransformReport, quarantine: list[QuarantineRow]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Detail bodies -> (`campaigns` rows with the detail's columns, `campaign_statistics`)."""
+    counts = report.stream("campaign_detail")
+    parsed = _parse_detail_pages(pages, report, quarantine)
+    details = text_frame(parsed.rows, DETAIL_COLUMNS).with_columns(
+        extracted_at=fetched_series(pages, [w[0] for w in parsed.where]),
         _pos=pl.int_range(pl.len(), dtype=pl.Int64),
     )
     details = _shared(details, zone)
@@ -340,21 +385,72 @@ def transform_campaigns(
         total_phones=int_expr("tp"),
         total_price=money_expr("tpr"),
     )
-    checks = [
-        *_shared_checks(),
-        Check("total_messages", "tm", "total_messages"),
-        Check("total_phones", "tp", "total_phones"),
-        Check("total_price", "tpr", "total_price", kind="unparsable"),
-    ]
-
-    def bad_detail(pos, why):
-        page = detail_pages[where[pos][0]]
-        q(page, why, orjson.dumps(raws[pos]).decode(), rows[pos]["id"])
-
-    details, n_bad = split_bad(details, checks, bad_detail)
-    dc.quarantined += n_bad
+    details, n_bad = split_bad(details, DETAIL_CHECKS, parsed.on_bad(pages, quarantine))
+    counts.quarantined += n_bad
     details = _finish(details).with_columns(detail_extracted_at=pl.col("extracted_at"))
-    # statistics of the detail rows that passed
+    statistics = _statistics(details, parsed.stats)
+    report.add_unknown_statuses(
+        "campaign_detail", unknown_status_counts(statistics["status"], KNOWN_MESSAGE_STATUSES)
+    )
+    n = details.height
+    details = latest(conform(details, "campaigns"), "campaigns")
+    counts.duplicates += n - details.height
+    counts.rows_out += details.height
+    return details, statistics
+
+
+def _parse_detail_pages(
+    pages: list[RawPage], report: TransformReport, quarantine: list[QuarantineRow]
+) -> _Parsed:
+    """Detail bodies (one record each) -> their records as text and their statistics; bad
+    bodies go to quarantine."""
+    counts = report.stream("campaign_detail")
+    parsed = _Parsed()
+    unknown: set[str] = set()
+    for i, page in enumerate(pages):
+        counts.records_in += 1
+        rec = _detail_record(page, report, quarantine)
+        if rec is None:
+            continue
+        unknown |= unknown_paths(rec, DETAIL_SPEC)
+        try:
+            row = _detail_row(rec)
+            stats = _detail_stats(rec)
+        except PathError as exc:
+            counts.quarantined += 1
+            key = scalar_text(rec.get("id"))
+            quarantine.append(quarantine_row(page, str(exc), orjson.dumps(rec).decode(), key))
+            continue
+        parsed.rows.append(row)
+        parsed.raws.append(rec)
+        parsed.where.append((i, None))
+        parsed.stats.append(stats)
+    report.add_unknown_fields("campaign_detail", unknown)
+    return parsed
+
+
+def _detail_record(
+    page: RawPage, report: TransformReport, quarantine: list[QuarantineRow]
+) -> dict[str, JSON] | None:
+    """A detail body's campaign object (unwrapped from its locale), or None: quarantined."""
+    try:
+        body = orjson.loads(page.body)
+    except orjson.JSONDecodeError as exc:
+        reason, raw = f"not JSON: {exc}", body_text(page)
+    else:
+        rec = unwrap_detail(body)
+        if isinstance(rec, dict):
+            return rec
+        reason, raw = "unexpected page shape: expected an object", orjson.dumps(body).decode()
+    report.stream("campaign_detail").quarantined += 1
+    report.pages_quarantined += 1
+    quarantine.append(quarantine_row(page, reason, raw))
+    return None
+
+
+def _statistics(details: pl.DataFrame, stats: list[list[tuple[str, str, int]]]) -> pl.DataFrame:
+    """`campaign_statistics` rows of the detail rows that passed their checks (`_pos`: the
+    detail's position in `stats`)."""
     st_rows = []
     for pos, cid, created_month, ext in details.select(
         "_pos", "campaign_id", "created_month", "extracted_at"
@@ -373,20 +469,7 @@ def transform_campaigns(
         },
         orient="row",
     )
-    statistics = latest(conform(statistics, "campaign_statistics"), "campaign_statistics")
-    report.add_unknown_statuses(
-        "campaign_detail", unknown_status_counts(statistics["status"], KNOWN_MESSAGE_STATUSES)
-    )
-    n = details.height
-    details = latest(conform(details, "campaigns"), "campaigns")
-    dc.duplicates += n - details.height
-    dc.rows_out += details.height
-
-    campaigns = latest(pl.concat([lists, details], how="vertical"), "campaigns")
-    report.add_unknown_statuses(
-        "campaigns", unknown_status_counts(campaigns["status"], frozenset(CAMPAIGN_STATUSES))
-    )
-    return campaigns, statistics, quarantine
+    return latest(conform(statistics, "campaign_statistics"), "campaign_statistics")
 
 
 def _finish(df: pl.DataFrame) -> pl.DataFrame:

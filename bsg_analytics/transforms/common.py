@@ -22,18 +22,27 @@ Field rules (all column-wise, on columns that hold each JSON value's text):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 import orjson
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
-from bsg_analytics.schemas.tables import MONEY, TABLES, UTC_TS
+from bsg_analytics.schemas.tables import MONEY, TABLES, UTC_TS, Table
+from bsg_client.windows import API_TIME_FORMAT
 
-TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+if TYPE_CHECKING:
+    from bsg_analytics.raw import RawPage
+
+# A JSON value as orjson decodes it (None, bool, int, float, str, list, dict).
+JSON: TypeAlias = Any
+
+TS_FORMAT = API_TIME_FORMAT  # the API's wall-clock time format, as the client writes it
 MONEY_RE = r"^-?\d{1,11}(\.\d{0,7})?$"
 _SEVEN = Decimal("0.0000001")
 
@@ -148,7 +157,7 @@ class TransformReport:
             total.add(c)
         return total
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "counts": {k: v.as_dict() for k, v in sorted(self.counts.items())},
             "unknown_fields": dict(sorted(self.unknown_fields.items())),
@@ -183,13 +192,15 @@ def local_to_utc_python(naive: datetime, zone: ZoneInfo) -> datetime:
     return naive.replace(tzinfo=zone, fold=0).astimezone(UTC).replace(tzinfo=None)
 
 
-def parse_times(df: pl.DataFrame, cols: dict[str, str], zone: ZoneInfo) -> pl.DataFrame:
+def parse_times(df: pl.DataFrame, cols: dict[str, str], zone: tzinfo) -> pl.DataFrame:
     """Parse text columns `src` into UTC timestamps `out` (cols maps out -> src).
 
     Leaves the text columns in place so that validation can tell unparsable from null.
+    `zone` is the account's zone (a ZoneInfo; another tzinfo goes through `as_zone`).
     """
     if not cols:
         return df
+    zone = as_zone(zone)
     naive = {
         out: pl.col(src)
         .replace("", None)
@@ -238,7 +249,7 @@ def phone_expr(src: str) -> pl.Expr:
     return pl.when(clean.str.contains(r"^\d+$")).then(clean)
 
 
-def float_text_to_money_text(value) -> str | None:
+def float_text_to_money_text(value: JSON) -> str | None:
     """A JSON number (as decoded by orjson) or string -> decimal text with <= 7 places.
 
     Floats go through their shortest repr (`repr(0.23) == '0.23'`), then `decimal` rounds
@@ -257,7 +268,7 @@ def float_text_to_money_text(value) -> str | None:
     return scalar_text(value)
 
 
-def scalar_text(value) -> str | None:
+def scalar_text(value: JSON) -> str | None:
     """Any JSON value -> its text, as polars renders a JSON value read into a String column."""
     if value is None:
         return None
@@ -289,17 +300,20 @@ class Check:
 
 def reason_expr(checks: Iterable[Check]) -> pl.Expr:
     """The first failing rule of a row as text, or null when the row is good."""
-    expr = None
+    branches: list[tuple[pl.Expr, pl.Expr]] = []  # (condition, reason), first match wins
     for c in checks:
-        cond_missing = pl.col(c.src).is_null()
+        if c.required:
+            branches.append((pl.col(c.src).is_null(), pl.lit(f"missing key: {c.field}")))
         cond_bad = pl.col(c.src).is_not_null() & pl.col(c.parsed).is_null()
         msg_bad = pl.format(f"{c.kind} {c.field}: {{}}", pl.col(c.src).str.slice(0, 80))
-        if c.required:
-            expr = (pl.when if expr is None else expr.when)(cond_missing).then(
-                pl.lit(f"missing key: {c.field}")
-            )
-        expr = (pl.when if expr is None else expr.when)(cond_bad).then(msg_bad)
-    return (expr.otherwise(None) if expr is not None else pl.lit(None, pl.String)).alias("_reason")
+        branches.append((cond_bad, msg_bad))
+    if not branches:
+        return pl.lit(None, pl.String).alias("_reason")
+    (cond, reason), *rest = branches
+    expr: Then | ChainedThen = pl.when(cond).then(reason)
+    for cond, reason in rest:
+        expr = expr.when(cond).then(reason)
+    return expr.otherwise(None).alias("_reason")
 
 
 def unknown_status_counts(statuses: pl.Series, known: frozenset[str]) -> dict[str, int]:
@@ -316,9 +330,10 @@ def unknown_status_counts(statuses: pl.Series, known: frozenset[str]) -> dict[st
 # A spec maps a key to None (a leaf), to a nested spec (an object or a list of objects),
 # or to FREE (anything goes below: e.g. the user's own `options`).
 FREE = "*"
+Spec: TypeAlias = "dict[str, Spec] | str | None"
 
 
-def unknown_paths(value, spec, prefix: str = "") -> set[str]:
+def unknown_paths(value: JSON, spec: Spec, prefix: str = "") -> set[str]:
     out: set[str] = set()
     if spec is None or spec == FREE:
         return out
@@ -337,7 +352,7 @@ def unknown_paths(value, spec, prefix: str = "") -> set[str]:
     return out
 
 
-def spec_names(spec) -> set[str]:
+def spec_names(spec: Spec) -> set[str]:
     names: set[str] = set()
     if isinstance(spec, dict):
         for key, sub in spec.items():
@@ -361,11 +376,23 @@ class QuarantineRow:
     record_index: int | None = None
 
 
-def page_file(page) -> str:
+def page_file(page: RawPage) -> str:
     """The raw file a page came from; pages not yet landed get a stable synthetic name."""
     if page.path:
         return page.path
     return f"{page.stream}/{page.fetched_at:%Y-%m-%d}/{page.run_id}/{page.group}/{page.seq:06d}"
+
+
+def quarantine_row(
+    page: RawPage, reason: str, raw: str, key: str | None = None, index: int | None = None
+) -> QuarantineRow:
+    """The quarantine row of a whole page (`key` None) or of one record of it."""
+    return QuarantineRow(page.endpoint, reason, raw, key, page_file(page), page.fetched_at, index)
+
+
+def body_text(page: RawPage) -> str:
+    """A page's body as text, for the quarantine row of a page that is not JSON."""
+    return page.body.decode("utf-8", errors="replace")
 
 
 def to_utc_naive(ts: datetime) -> datetime:
@@ -402,9 +429,10 @@ def quarantine_frame(rows: list[QuarantineRow]) -> pl.DataFrame:
     return conform(df, "quarantine")
 
 
-def conform(df: pl.DataFrame, table: str) -> pl.DataFrame:
-    """Exactly the table's columns, in order, with its dtypes (missing ones as nulls)."""
-    t = TABLES[table]
+def conform(df: pl.DataFrame, table: str | Table) -> pl.DataFrame:
+    """Exactly the table's columns, in order, with its dtypes (missing ones as nulls); a
+    table by name is one of `schemas.tables.TABLES`."""
+    t = TABLES[table] if isinstance(table, str) else table
     if df.width == 0:
         return t.empty()
     exprs = []
@@ -416,7 +444,7 @@ def conform(df: pl.DataFrame, table: str) -> pl.DataFrame:
     return df.select(exprs)
 
 
-def fetched_series(pages: list, idx: list[int]) -> pl.Series:
+def fetched_series(pages: list[RawPage], idx: list[int]) -> pl.Series:
     return pl.Series(
         "extracted_at", [to_utc_naive(pages[i].fetched_at) for i in idx], dtype=pl.Datetime("us")
     ).dt.replace_time_zone("UTC")
@@ -433,7 +461,7 @@ class PathError(ValueError):
     pass
 
 
-def get_path(obj, *paths: str):
+def get_path(obj: JSON, *paths: str) -> JSON:
     """The first present value among dotted `paths`; an intermediate non-object is an error."""
     for path in paths:
         cur = obj
@@ -455,7 +483,7 @@ def get_path(obj, *paths: str):
     return None
 
 
-def text_frame(rows: list[dict], columns: list[str]) -> pl.DataFrame:
+def text_frame(rows: list[dict[str, str | None]], columns: list[str]) -> pl.DataFrame:
     """Rows of text values -> a frame of String columns (built column-wise: no inference)."""
     data = {c: [r.get(c) for r in rows] for c in columns}
     return pl.DataFrame(data, schema=dict.fromkeys(columns, pl.String()))
@@ -464,7 +492,7 @@ def text_frame(rows: list[dict], columns: list[str]) -> pl.DataFrame:
 def split_bad(
     df: pl.DataFrame,
     checks: list[Check],
-    on_bad,
+    on_bad: Callable[[int, str], None],
     extra: pl.Expr | None = None,
 ) -> tuple[pl.DataFrame, int]:
     """Adds `_reason`; calls on_bad(row_position, reason) for failing rows; returns good rows."""

@@ -38,7 +38,7 @@ def unique_keys(df: pl.DataFrame, key: list[str]) -> bool:
         return True
     if len(key) == 1:
         return df.get_column(key[0]).n_unique() == df.height
-    return df.select(pl.struct(key).n_unique()).item() == df.height
+    return bool(df.select(pl.struct(key).n_unique()).item() == df.height)
 
 
 def latest(df: pl.DataFrame, table: Table | str) -> pl.DataFrame:

@@ -14,7 +14,9 @@ records that end up in quarantine.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 
 import orjson
 import polars as pl
@@ -23,23 +25,32 @@ from bsg_analytics.schemas.statuses import KNOWN_MESSAGE_STATUSES, SENT_STATUSES
 
 from .common import (
     FREE,
+    JSON,
     Check,
     PathError,
     QuarantineRow,
+    Spec,
     TransformReport,
+    body_text,
     conform,
     fetched_series,
     int_expr,
     money_expr,
-    page_file,
     parse_times,
     phone_expr,
+    quarantine_row,
     reason_expr,
     scalar_text,
     spec_names,
     unknown_paths,
     unknown_status_counts,
 )
+from .merge import latest
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
+
+    from bsg_analytics.raw import RawPage
 
 S = pl.String()
 MONEY_OBJ = pl.Struct({"value": S, "currency": S})
@@ -47,39 +58,15 @@ SUGGESTION = pl.Struct({"text": S, "phone": S, "url": S})
 CARD = pl.Struct({"text": S, "media": pl.Struct({"url": S}), "suggestions": pl.List(SUGGESTION)})
 RCS_OPTIONS = pl.Struct({"cards": pl.List(CARD)})
 ALTERNATIVE_CHANNELS = pl.Struct({"sms": pl.Struct({"parts": S, "id": pl.List(S)})})
-# Every field is read as text: polars gives a scalar's text and an object's JSON text, so no
-# value can break the parse. Nested objects are decoded column-wise afterwards (cheaper than a
-# nested schema in the reader, measured 3x), each against its own shape.
-RECORD_FIELDS = (
-    "id",
-    "campaign_id",
-    "reference_id",
-    "type",
-    "source",
-    "text",
-    "phone",
-    "validity",
-    "status",
-    "amount",
-    "amont",
-    "sender",
-    "created_at",
-    "sent_at",
-    "send_at",
-    "delivered_at",
-    "options",
-    "country",
-    "parts",
-    "rcs_options",
-    "alternative_channels",
-)
-RECORD = pl.Struct(dict.fromkeys(RECORD_FIELDS, S))
-# `links` is read (as text) only to discount its free-form keys in `scan_unknown`.
-PAGE_SCHEMA = {"data": pl.List(RECORD), "links": S}
 
-# Every field the pages declare (for the unknown-field report). `options` is the sender's own.
-_MONEY_SPEC = {"value": None, "currency": None}
-RECORD_SPEC = {
+# A message record: every field the pages declare (the one list; the reader's schema and the
+# unknown-field spec below are derived from it). None: a scalar. FREE: the sender's own
+# `options`, any JSON. A polars type: the shape of a nested object. Every field is read as
+# text: polars gives a scalar's text and an object's JSON text, so no value can break the
+# parse. Nested objects are decoded column-wise afterwards (cheaper than a nested schema in the
+# reader, measured 3x), each against its shape, in this order: when one record holds several
+# malformed objects, the first of them names the quarantine reason.
+RECORD_DECLARATION: dict[str, pl.DataType | str | None] = {
     "id": None,
     "campaign_id": None,
     "reference_id": None,
@@ -89,8 +76,8 @@ RECORD_SPEC = {
     "phone": None,
     "validity": None,
     "status": None,
-    "amount": _MONEY_SPEC,
-    "amont": _MONEY_SPEC,
+    "amount": MONEY_OBJ,
+    "amont": MONEY_OBJ,  # `amount` as some pages spell it; also as a list of one cost object
     "sender": None,
     "created_at": None,
     "sent_at": None,
@@ -99,16 +86,33 @@ RECORD_SPEC = {
     "options": FREE,
     "country": None,
     "parts": None,
-    "rcs_options": {
-        "cards": {
-            "text": None,
-            "media": {"url": None},
-            "suggestions": {"text": None, "phone": None, "url": None},
-        }
-    },
-    "alternative_channels": {"sms": {"parts": None, "id": None}},
+    "alternative_channels": ALTERNATIVE_CHANNELS,
+    "rcs_options": RCS_OPTIONS,
 }
-PAGE_SPEC = {
+RECORD_FIELDS = tuple(RECORD_DECLARATION)
+RECORD = pl.Struct(dict.fromkeys(RECORD_FIELDS, S))
+NESTED: dict[str, pl.DataType] = {
+    name: shape for name, shape in RECORD_DECLARATION.items() if isinstance(shape, pl.DataType)
+}
+# `links` is read (as text) only to discount its free-form keys in `_suspect_pages`.
+PAGE_SCHEMA = {"data": pl.List(RECORD), "links": S}
+
+
+def _spec_of(shape: PolarsDataType) -> Spec:
+    """The unknown-field spec of a nested shape: an object's fields, a list's items."""
+    if isinstance(shape, pl.Struct):
+        return {f.name: _spec_of(f.dtype) for f in shape.fields}
+    if isinstance(shape, pl.List):
+        return _spec_of(shape.inner)
+    return None
+
+
+# Every field the pages declare (for the unknown-field report).
+RECORD_SPEC: dict[str, Spec] = {
+    name: _spec_of(shape) if isinstance(shape, pl.DataType) else shape
+    for name, shape in RECORD_DECLARATION.items()
+}
+PAGE_SPEC: dict[str, Spec] = {
     "data": RECORD_SPEC,
     "meta": {"page": {"total": None, "offset": None, "limit": None}},
     "links": FREE,
@@ -117,13 +121,30 @@ _KNOWN_KEY_RE = '"(?:' + "|".join(sorted(spec_names(PAGE_SPEC))) + r')"\s*:'
 
 CHUNK_BYTES = 64 * 1024 * 1024
 
+# The rules of a record's scalar fields, in order: the first that fails names the reason.
+MESSAGE_CHECKS = [
+    Check("id", "id", "message_id", required=True),
+    Check("created_at", "created_at", "created_at_", required=True, kind="unparsable"),
+    Check("campaign_id", "campaign_id", "campaign_id_"),
+    Check("validity", "validity", "validity_hours"),
+    Check("parts", "parts", "parts_"),
+    Check("alternative_channels.sms.parts", "_fb_parts_text", "fallback_sms_parts"),
+    Check("phone", "phone", "phone_", kind="unparsable"),
+    Check("amount.value", "_value_text", "amount_value", kind="unparsable"),
+    Check("sent_at", "_sent_text", "sent_at_", kind="unparsable"),
+    Check("delivered_at", "delivered_at", "delivered_at_", kind="unparsable"),
+]
+
 
 def _record_paths(paths: set[str]) -> set[str]:
     """Page-level paths -> paths relative to a record (`data[].colour` -> `colour`)."""
     return {p.removeprefix("data[].") for p in paths}
 
 
-def _coerce(value, dtype: pl.DataType, path: str):
+# --- nested objects ------------------------------------------------------------------------
+
+
+def _coerce(value: JSON, dtype: PolarsDataType, path: str) -> JSON:
     """A decoded JSON value -> the Python value of `dtype`, or PathError (wrong shape)."""
     if value is None:
         return None
@@ -140,7 +161,9 @@ def _coerce(value, dtype: pl.DataType, path: str):
     return scalar_text(value)
 
 
-def _decode_nested(text: pl.Series, dtype: pl.DataType, path: str, money: bool = False):
+def _decode_nested(
+    text: pl.Series, dtype: pl.DataType, path: str, money: bool = False
+) -> tuple[pl.Series, pl.Series]:
     """JSON texts of one nested field -> (decoded Series, reason Series: null when fine).
 
     Column-wise `json_decode` first; only when some value has the wrong shape does it decode
@@ -150,135 +173,158 @@ def _decode_nested(text: pl.Series, dtype: pl.DataType, path: str, money: bool =
     no_reason = pl.Series(path, [None] * n, dtype=pl.String)
     if text.null_count() == n:
         return pl.Series(path, [None] * n, dtype=dtype), no_reason
-    src = text
-    if money:  # `amont` is documented as a list of cost objects: take the only one
-        stripped = text.str.strip_chars()
-        src = pl.select(
-            pl.when(stripped.str.starts_with("["))
-            .then(stripped.str.strip_prefix("[").str.strip_suffix("]").str.strip_chars())
-            .otherwise(stripped)
-        ).to_series()
+    decoded = _decode_column(_unwrap_one_item_lists(text) if money else text, dtype)
+    if decoded is not None:
+        return decoded.alias(path), no_reason
+    return _decode_value_by_value(text, dtype, path, money)
+
+
+def _unwrap_one_item_lists(text: pl.Series) -> pl.Series:
+    """`amont` is documented as a list of cost objects: `[{...}]` -> `{...}` (the value-by-
+    value decode says why when a list does not hold exactly one)."""
+    stripped = text.str.strip_chars()
+    return pl.select(
+        pl.when(stripped.str.starts_with("["))
+        .then(stripped.str.strip_prefix("[").str.strip_suffix("]").str.strip_chars())
+        .otherwise(stripped)
+    ).to_series()
+
+
+def _decode_column(src: pl.Series, dtype: pl.DataType) -> pl.Series | None:
+    """Column-wise `json_decode`, or None when some text does not fit `dtype`.
+
+    Decodes each distinct text once (an RCS campaign's cards repeat on all its messages,
+    prices repeat: measured 18x faster on `rcs_options`), then joins back.
+    """
     try:
-        # Decode each distinct text once (an RCS campaign's cards repeat on all its messages,
-        # prices repeat: measured 18x faster on `rcs_options`), then join back.
         frame = pl.DataFrame({"t": src})
         distinct = frame.unique("t").drop_nulls()
         decoded = distinct["t"].str.json_decode(dtype)
         # json_decode reads its input like NDJSON: blank texts vanish, so check the length
         if len(decoded) == distinct.height:
             lookup = distinct.with_columns(d=decoded)
-            out = frame.join(lookup, on="t", how="left", maintain_order="left")["d"]
-            return out.alias(path), no_reason
-    except Exception:  # noqa: S110 - slow path below finds the culprits
-        pass
-    values, reasons = [], []
+            return frame.join(lookup, on="t", how="left", maintain_order="left")["d"]
+    except Exception:  # the value-by-value decode finds the culprits
+        return None
+    return None
+
+
+def _decode_value_by_value(
+    text: pl.Series, dtype: pl.DataType, path: str, money: bool
+) -> tuple[pl.Series, pl.Series]:
+    values: list[JSON] = []
+    reasons: list[str | None] = []
     for t in text.to_list():
-        if t is None:
-            values.append(None)
-            reasons.append(None)
-            continue
-        try:
-            v = orjson.loads(t)
-        except orjson.JSONDecodeError:
-            values.append(None)
-            reasons.append(f"wrong type {path}: {t[:80]}")
-            continue
-        if money and isinstance(v, list):
-            if len(v) != 1:
-                values.append(None)
-                reasons.append(f"wrong type {path}: expected one cost object, got {len(v)}")
-                continue
-            v = v[0]
-        try:
-            values.append(_coerce(v, dtype, path))
-            reasons.append(None)
-        except PathError as exc:
-            values.append(None)
-            reasons.append(str(exc))
+        value, reason = _decode_value(t, dtype, path, money)
+        values.append(value)
+        reasons.append(reason)
     return pl.Series(path, values, dtype=dtype), pl.Series(path, reasons, dtype=pl.String)
 
 
-class _Pages:
-    """Parses message pages into one frame of records (`_page`, `_rec`, record fields)."""
+def _decode_value(
+    text: str | None, dtype: pl.DataType, path: str, money: bool
+) -> tuple[JSON, str | None]:
+    """One JSON text -> (its value as `dtype`, None) or (None, why it does not fit)."""
+    if text is None:
+        return None, None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None, f"wrong type {path}: {text[:80]}"
+    if money and isinstance(value, list):
+        if len(value) != 1:
+            return None, f"wrong type {path}: expected one cost object, got {len(value)}"
+        value = value[0]
+    try:
+        return _coerce(value, dtype, path), None
+    except PathError as exc:
+        return None, str(exc)
 
-    def __init__(self, pages: list, report: TransformReport, stream: str):
+
+# --- reading pages -------------------------------------------------------------------------
+
+
+class _PageQuarantine:
+    """The pages of one stream, each decoded with orjson at most once (only when needed), and
+    the quarantine rows cut from them. A whole page counts as one record in."""
+
+    def __init__(self, pages: list[RawPage], report: TransformReport, stream: str):
         self.pages = pages
         self.report = report
-        self.stream = stream
-        self.quarantine: list[QuarantineRow] = []
-        self.decoded: dict[int, object] = {}
-        self.unknown: set[str] = set()
-        self.frames: list[pl.DataFrame] = []
+        self.counts = report.stream(stream)
+        self.rows: list[QuarantineRow] = []
+        self.decoded: dict[int, JSON] = {}
 
-    # page-level quarantine
-    def page_bad(self, i: int, reason: str) -> None:
-        page = self.pages[i]
-        raw = page.body.decode("utf-8", errors="replace")
-        self.quarantine.append(
-            QuarantineRow(page.endpoint, reason, raw, None, page_file(page), page.fetched_at)
-        )
-        self.report.stream(self.stream).records_in += 1
-        self.report.stream(self.stream).quarantined += 1
-        self.report.pages_quarantined += 1
-
-    def record_bad(self, i: int, j: int, reason: str, key: str | None, rec=None) -> None:
-        page = self.pages[i]
-        if rec is None:
-            rec = self.decode(i)["data"][j]
-        raw = orjson.dumps(rec).decode()
-        self.quarantine.append(
-            QuarantineRow(
-                page.endpoint,
-                reason,
-                raw,
-                key if key is not None else f"#{j}",
-                page_file(page),
-                page.fetched_at,
-                record_index=j,
-            )
-        )
-
-    def decode(self, i: int):
+    def decode(self, i: int) -> JSON:
         if i not in self.decoded:
             self.decoded[i] = orjson.loads(self.pages[i].body)
         return self.decoded[i]
 
-    def run(self, idx: list[int]) -> None:
+    def page_bad(self, i: int, reason: str) -> None:
+        self.rows.append(quarantine_row(self.pages[i], reason, body_text(self.pages[i])))
+        self.counts.records_in += 1
+        self.counts.quarantined += 1
+        self.report.pages_quarantined += 1
+
+    def record_bad(self, i: int, j: int, reason: str, key: str | None, rec: JSON = None) -> None:
+        """Record `j` of page `i` (`rec`, or read back from the page); counted by the caller."""
+        if rec is None:
+            rec = self.decode(i)["data"][j]
+        raw = orjson.dumps(rec).decode()
+        self.rows.append(
+            quarantine_row(self.pages[i], reason, raw, key if key is not None else f"#{j}", j)
+        )
+
+
+class _PageReader:
+    """Reads pages into frames of records (`_page`, `_rec`, the record's fields as text), in
+    page and record order: polars NDJSON by chunks of pages; one page at a time when a chunk
+    fails; orjson and one record at a time when a page fails. Collects unknown field paths."""
+
+    def __init__(self, quarantine: _PageQuarantine):
+        self.quarantine = quarantine
+        self.frames: list[pl.DataFrame] = []
+        self.unknown: set[str] = set()
+
+    def read(self) -> None:
+        """Every page, in chunks of about CHUNK_BYTES."""
         chunk: list[int] = []
         size = 0
-        for i in idx:
+        for i, page in enumerate(self.quarantine.pages):
             chunk.append(i)
-            size += len(self.pages[i].body)
+            size += len(page.body)
             if size >= CHUNK_BYTES:
-                self.chunk(chunk)
+                self._chunk(chunk)
                 chunk, size = [], 0
         if chunk:
-            self.chunk(chunk)
+            self._chunk(chunk)
 
-    def chunk(self, idx: list[int]) -> None:
-        bodies = [self.pages[i].body.replace(b"\n", b" ").replace(b"\r", b" ") for i in idx]
+    def _chunk(self, idx: list[int]) -> None:
+        pages = self.quarantine.pages
+        bodies = [pages[i].body.replace(b"\n", b" ").replace(b"\r", b" ") for i in idx]
         try:
             df = pl.read_ndjson(b"\n".join(bodies), schema=PAGE_SCHEMA)
             if df.height != len(idx):
                 raise ValueError("line count")
         except Exception:
             if len(idx) == 1:
-                self.fallback(idx[0])
+                self._fallback(idx[0])
             else:
                 for i in idx:
-                    self.chunk([i])
+                    self._chunk([i])
             return
-        self.scan_unknown(idx, bodies, df)
+        self._scan_unknown(idx, bodies, df)
         df = df.drop("links").with_columns(_page=pl.Series(idx, dtype=pl.Int32))
         nulls = df.filter(pl.col("data").is_null())["_page"].to_list()
         for i in nulls:
-            self.page_bad(i, "unexpected page shape: no `data` list")
+            self.quarantine.page_bad(i, "unexpected page shape: no `data` list")
         if nulls:
             df = df.filter(pl.col("data").is_not_null())
-        self.add(df)
+        self._add(df)
 
-    def add(self, df: pl.DataFrame, rec_map: list[int] | None = None) -> None:
-        """df: one row per page with `data` (list of records) and `_page`."""
+    def _add(self, df: pl.DataFrame, rec_map: list[int] | None = None) -> None:
+        """df: one row per page with `data` (list of records) and `_page`; `rec_map`: the
+        position in the page of each record of `data`, when `data` holds only some of them."""
         n = df.select(pl.col("data").list.len().sum()).item() or 0
         if not n:
             return
@@ -291,117 +337,154 @@ class _Pages:
             df = df.with_columns(_rec=pl.Series(rec_map, dtype=pl.Int32).gather(df["_rec"]))
         self.frames.append(df)
 
-    def scan_unknown(self, idx: list[int], bodies: list[bytes], df: pl.DataFrame) -> None:
-        """Unknown keys, by counting: per page, every key token (`"...":`) against the tokens
-        that carry a declared name, both minus the keys inside the free-form parts (each
-        record's `options`, the page's `links`), which polars already holds as JSON text.
-        Only pages whose counts differ are decoded and walked, path by path. A declared name
-        used at an undeclared place passes the count: the check is by name, the walk by path."""
-
-        def keys(text: pl.Expr) -> pl.Expr:
-            return text.str.count_matches('":', literal=True) + text.str.count_matches(
-                '" :', literal=True
-            )
-
-        def known(text: pl.Expr) -> pl.Expr:
-            return text.str.count_matches(_KNOWN_KEY_RE)
-
-        def in_free(count) -> pl.Expr:
-            options = pl.col("data").list.eval(count(pl.element().struct.field("options")))
-            return options.list.sum().fill_null(0) + count(pl.col("links")).fill_null(0)
-
-        s = pl.Series(bodies, dtype=pl.Binary).cast(pl.String, strict=False)
-        counts = df.select(
-            pl.lit(s).alias("s"), t_free=in_free(keys), k_free=in_free(known)
-        ).select(
-            t=keys(pl.col("s")) - pl.col("t_free"),
-            k=known(pl.col("s")) - pl.col("k_free"),
-        )
-        suspects = (counts["t"] != counts["k"]).fill_null(True).arg_true().to_list()
-        for pos in suspects:
-            i = idx[pos]
+    def _scan_unknown(self, idx: list[int], bodies: list[bytes], df: pl.DataFrame) -> None:
+        for pos in _suspect_pages(bodies, df):
             with contextlib.suppress(orjson.JSONDecodeError):
-                self.unknown |= _record_paths(unknown_paths(self.decode(i), PAGE_SPEC))
+                page = self.quarantine.decode(idx[pos])
+                self.unknown |= _record_paths(unknown_paths(page, PAGE_SPEC))
 
-    def fallback(self, i: int) -> None:
+    def _fallback(self, i: int) -> None:
         """One page that polars cannot read: orjson, then record by record."""
         try:
-            obj = self.decode(i)
+            obj = self.quarantine.decode(i)
         except orjson.JSONDecodeError as exc:
-            self.page_bad(i, f"not JSON: {exc}")
+            self.quarantine.page_bad(i, f"not JSON: {exc}")
             return
         if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
-            self.page_bad(i, "unexpected page shape: no `data` list")
+            self.quarantine.page_bad(i, "unexpected page shape: no `data` list")
             return
         self.unknown |= _record_paths(unknown_paths(obj, PAGE_SPEC))
-        counts = self.report.stream(self.stream)
+        records = obj["data"]
+        good = self._objects_only(i, records)
+        if good:
+            self._add_records(i, records, good)
+
+    def _objects_only(self, i: int, records: list[JSON]) -> list[int]:
+        """Positions of the records that are objects (or null); the others go to quarantine."""
+        counts = self.quarantine.counts
         good: list[int] = []
-        for j, rec in enumerate(obj["data"]):
+        for j, rec in enumerate(records):
             if rec is None or isinstance(rec, dict):
                 good.append(j)
             else:
                 counts.records_in += 1
                 counts.quarantined += 1
-                self.record_bad(i, j, "wrong type record: expected object", None, rec)
-        if not good:
-            return
+                self.quarantine.record_bad(i, j, "wrong type record: expected object", None, rec)
+        return good
 
-        def parse(js: list[int]) -> pl.DataFrame:
-            body = orjson.dumps({"data": [obj["data"][j] for j in js]})
-            df = pl.read_ndjson(body, schema=PAGE_SCHEMA).drop("links")
-            return df.with_columns(_page=pl.lit(i, pl.Int32))
-
+    def _add_records(self, i: int, records: list[JSON], good: list[int]) -> None:
+        """Records `good` of page `i` through polars: together, or else one by one, a record
+        that polars cannot read going to quarantine."""
         try:
-            self.add(parse(good), good)
-        except Exception:
-            for j in good:
-                try:
-                    self.add(parse([j]), [j])
-                except Exception as exc:
-                    counts.records_in += 1
-                    counts.quarantined += 1
-                    msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-                    key = (obj["data"][j] or {}).get("id")
-                    self.record_bad(
-                        i, j, f"unparsable record: {msg}", None if key is None else str(key)
-                    )
+            self._add(_records_frame(i, records, good), good)
+            return
+        except Exception:  # noqa: S110 - one by one below finds the culprits
+            pass
+        counts = self.quarantine.counts
+        for j in good:
+            try:
+                self._add(_records_frame(i, records, [j]), [j])
+            except Exception as exc:
+                counts.records_in += 1
+                counts.quarantined += 1
+                msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                key = (records[j] or {}).get("id")
+                reason = f"unparsable record: {msg}"
+                self.quarantine.record_bad(i, j, reason, None if key is None else str(key))
 
 
-def transform_messages(pages: list, zone: tzinfo, report: TransformReport, stream="messages"):
+def _records_frame(i: int, records: list[JSON], js: list[int]) -> pl.DataFrame:
+    """Records `js` of page `i` as one page row (`data`, `_page`) of the reader's schema."""
+    body = orjson.dumps({"data": [records[j] for j in js]})
+    df = pl.read_ndjson(body, schema=PAGE_SCHEMA).drop("links")
+    return df.with_columns(_page=pl.lit(i, pl.Int32))
+
+
+def _suspect_pages(bodies: list[bytes], df: pl.DataFrame) -> list[int]:
+    """Positions of the pages that may hold unknown keys, by counting: per page, every key
+    token (`"...":`) against the tokens that carry a declared name, both minus the keys inside
+    the free-form parts (each record's `options`, the page's `links`), which polars already
+    holds as JSON text. Only these pages are decoded and walked, path by path. A declared name
+    used at an undeclared place passes the count: the check is by name, the walk by path."""
+
+    def keys(text: pl.Expr) -> pl.Expr:
+        return text.str.count_matches('":', literal=True) + text.str.count_matches(
+            '" :', literal=True
+        )
+
+    def known(text: pl.Expr) -> pl.Expr:
+        return text.str.count_matches(_KNOWN_KEY_RE)
+
+    def in_free(count: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
+        options = pl.col("data").list.eval(count(pl.element().struct.field("options")))
+        return options.list.sum().fill_null(0) + count(pl.col("links")).fill_null(0)
+
+    s = pl.Series(bodies, dtype=pl.Binary).cast(pl.String, strict=False)
+    counts = df.select(pl.lit(s).alias("s"), t_free=in_free(keys), k_free=in_free(known)).select(
+        t=keys(pl.col("s")) - pl.col("t_free"),
+        k=known(pl.col("s")) - pl.col("k_free"),
+    )
+    suspects: list[int] = (counts["t"] != counts["k"]).fill_null(True).arg_true().to_list()
+    return suspects
+
+
+# --- records -> tables ---------------------------------------------------------------------
+
+
+def transform_messages(
+    pages: list[RawPage], zone: tzinfo, report: TransformReport, stream: str = "messages"
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[QuarantineRow]]:
     """Pages of one stream -> (messages, rcs_cards, rcs_suggestions, quarantine rows)."""
-    p = _Pages(pages, report, stream)
-    p.run(list(range(len(pages))))
-    report.add_unknown_fields(stream, p.unknown)
+    quarantine = _PageQuarantine(pages, report, stream)
+    reader = _PageReader(quarantine)
+    reader.read()
+    report.add_unknown_fields(stream, reader.unknown)
     counts = report.stream(stream)
-    if not p.frames:
+    if not reader.frames:
         return (
             conform(pl.DataFrame(), "messages"),
             conform(pl.DataFrame(), "rcs_cards"),
             conform(pl.DataFrame(), "rcs_suggestions"),
-            p.quarantine,
+            quarantine.rows,
         )
-    df = pl.concat(p.frames, how="vertical")
+    df = pl.concat(reader.frames, how="vertical")
     counts.records_in += df.height
     df = df.with_columns(
         extracted_at=fetched_series(pages, list(range(len(pages)))).gather(df["_page"])
     )
-    nested_reasons = []
-    for col, dtype, money in (
-        ("amount", MONEY_OBJ, True),
-        ("amont", MONEY_OBJ, True),
-        ("alternative_channels", ALTERNATIVE_CHANNELS, False),
-        ("rcs_options", RCS_OPTIONS, False),
-    ):
-        decoded, why = _decode_nested(df[col], dtype, col, money=money)
+    df = _typed_columns(_decode_nested_fields(df), zone)
+    df = _quarantine_failing(df, quarantine)
+
+    # One row per message: rows are in page and record order, i.e. in arrival order.
+    before = df.height
+    df = latest(df, "messages")
+    counts.duplicates += before - df.height
+    counts.rows_out += df.height
+
+    df = _output_names(df)
+    _report_statuses_and_amounts(df, report, stream)
+    cards, suggestions = _cards(df)
+    return conform(df, "messages"), cards, suggestions, quarantine.rows
+
+
+def _decode_nested_fields(df: pl.DataFrame) -> pl.DataFrame:
+    """Each nested field's JSON text -> its object; `_nested_reason`: the first that failed."""
+    reasons = []
+    for col, shape in NESTED.items():
+        decoded, why = _decode_nested(df[col], shape, col, money=shape == MONEY_OBJ)
         df = df.with_columns(decoded.alias(col))
         if why.null_count() != len(why):
-            nested_reasons.append(why)
-    df = df.with_columns(
-        _nested_reason=pl.coalesce(nested_reasons) if nested_reasons else pl.lit(None, pl.String)
+            reasons.append(why)
+    return df.with_columns(
+        _nested_reason=pl.coalesce(reasons) if reasons else pl.lit(None, pl.String)
     )
 
+
+def _typed_columns(df: pl.DataFrame, zone: tzinfo) -> pl.DataFrame:
+    """Typed columns beside the text ones (`message_id`, `phone_`, `amount_value`, the
+    fallback SMS's ids and parts, the UTC times, ...): `MESSAGE_CHECKS` compares the two."""
     ac = pl.col("alternative_channels")
-    sms = ac.struct.field("sms")
+    sms = ac.struct.field("sms")  # the SMS fallback of an RCS message
     ids_text = sms.struct.field("id")
     ids_int = ids_text.list.eval(pl.element().str.strip_chars(" ").cast(pl.Int64, strict=False))
     value_text = pl.coalesce(
@@ -430,48 +513,33 @@ def transform_messages(pages: list, zone: tzinfo, report: TransformReport, strea
         fallback_sms_parts=int_expr("_fb_parts_text", pl.Int32()),
         amount_value=money_expr("_value_text"),
     )
-    df = parse_times(
+    return parse_times(
         df,
         {"created_at_": "created_at", "sent_at_": "_sent_text", "delivered_at_": "delivered_at"},
         zone,
     )
-    checks = [
-        Check("id", "id", "message_id", required=True),
-        Check("created_at", "created_at", "created_at_", required=True, kind="unparsable"),
-        Check("campaign_id", "campaign_id", "campaign_id_"),
-        Check("validity", "validity", "validity_hours"),
-        Check("parts", "parts", "parts_"),
-        Check("alternative_channels.sms.parts", "_fb_parts_text", "fallback_sms_parts"),
-        Check("phone", "phone", "phone_", kind="unparsable"),
-        Check("amount.value", "_value_text", "amount_value", kind="unparsable"),
-        Check("sent_at", "_sent_text", "sent_at_", kind="unparsable"),
-        Check("delivered_at", "delivered_at", "delivered_at_", kind="unparsable"),
-    ]
-    reason = reason_expr(checks)
+
+
+def _quarantine_failing(df: pl.DataFrame, quarantine: _PageQuarantine) -> pl.DataFrame:
+    """Records that fail (a nested object's shape, then the fallback's ids, then
+    `MESSAGE_CHECKS`) go to quarantine with the first reason; the others are returned."""
     df = df.with_columns(
         pl.when(pl.col("_nested_reason").is_not_null())
         .then(pl.col("_nested_reason"))
         .when(pl.col("_ids_bad"))
         .then(pl.format("wrong type alternative_channels.sms.id: {}", pl.col("_ids_text")))
-        .otherwise(reason)
+        .otherwise(reason_expr(MESSAGE_CHECKS))
         .alias("_reason")
     )
     bad = df.filter(pl.col("_reason").is_not_null()).select("_page", "_rec", "_reason", "id")
     for i, j, why, key in bad.iter_rows():
-        p.record_bad(i, j, why, key)
-    counts.quarantined += bad.height
-    df = df.filter(pl.col("_reason").is_null())
+        quarantine.record_bad(i, j, why, key)
+    quarantine.counts.quarantined += bad.height
+    return df.filter(pl.col("_reason").is_null())
 
-    before = df.height
-    if df["message_id"].n_unique() != before:
-        df = (
-            df.sort(["extracted_at", "_page", "_rec"])
-            .unique(subset=["message_id"], keep="last", maintain_order=True)
-            .sort(["_page", "_rec"])
-        )
-    counts.duplicates += before - df.height
-    counts.rows_out += df.height
 
+def _output_names(df: pl.DataFrame) -> pl.DataFrame:
+    """The table's names: the text columns step aside for the typed ones."""
     df = df.rename(
         {
             "created_at": "created_at_text",
@@ -494,7 +562,11 @@ def transform_messages(pages: list, zone: tzinfo, report: TransformReport, strea
         },
         strict=False,
     )
-    df = df.with_columns(created_date=pl.col("created_at").dt.date())
+    return df.with_columns(created_date=pl.col("created_at").dt.date())
+
+
+def _report_statuses_and_amounts(df: pl.DataFrame, report: TransformReport, stream: str) -> None:
+    """Statuses nobody documented, and sent messages without an amount (both kept as data)."""
     report.add_unknown_statuses(stream, unknown_status_counts(df["status"], KNOWN_MESSAGE_STATUSES))
     report.add_null_amounts(
         stream,
@@ -502,12 +574,10 @@ def transform_messages(pages: list, zone: tzinfo, report: TransformReport, strea
             pl.col("amount_value").is_null() & pl.col("status").is_in(list(SENT_STATUSES))
         ).height,
     )
-    messages = conform(df, "messages")
-    cards, suggestions = _cards(df)
-    return messages, cards, suggestions, p.quarantine
 
 
 def _cards(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """RCS messages' cards -> (rcs_cards, rcs_suggestions)."""
     rcs = df.filter(pl.col("rcs_options").is_not_null()).select(
         "message_id",
         "created_date",
@@ -524,7 +594,12 @@ def _cards(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         .unnest("cards")
         .with_columns(media_url=pl.col("media").struct.field("url"))
     )
-    sugg = (
+    return conform(cards, "rcs_cards"), conform(_suggestions(cards), "rcs_suggestions")
+
+
+def _suggestions(cards: pl.DataFrame) -> pl.DataFrame:
+    """Cards (one row each, `suggestions` a list) -> one row per suggestion, with its kind."""
+    return (
         cards.select("message_id", "card_index", "created_date", "extracted_at", "suggestions")
         .filter(pl.col("suggestions").list.len() > 0)
         .with_columns(
@@ -541,4 +616,3 @@ def _cards(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             .otherwise(pl.lit("reply"))
         )
     )
-    return conform(cards, "rcs_cards"), conform(sugg, "rcs_suggestions")

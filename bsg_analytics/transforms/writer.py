@@ -32,6 +32,7 @@ from __future__ import annotations
 import io
 import os
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
@@ -69,16 +70,19 @@ def check_frame(df: pl.DataFrame, table: Table) -> None:
 
 
 def write_tables(
-    data_dir: DataDir, tables: dict[str, pl.DataFrame], root: str = PARQUET
+    data_dir: DataDir,
+    frames: Mapping[str, pl.DataFrame],
+    root: str = PARQUET,
+    tables: Mapping[str, Table] = TABLES,
 ) -> dict[str, int]:
-    """Merge each frame into its table under `D/<root>/`; returns rows per table (the
-    frames' rows, not the touched partitions')."""
+    """Merge each frame into its table (of `tables`, by name) under `D/<root>/`; returns
+    rows per table (the frames' rows, not the touched partitions')."""
     # `root` is passed on only when it is not the default, so a merge_partition replaced by
     # a four-argument one (the tests' reference merge) still works
     extra = {} if root == PARQUET else {"root": root}
     written: dict[str, int] = {}
-    for name, df in tables.items():
-        table = TABLES[name]
+    for name, df in frames.items():
+        table = tables[name]
         check_frame(df, table)
         written[name] = df.height
         if df.is_empty():
@@ -104,7 +108,7 @@ def read_partition(
         df = pl.read_parquet(path)
     else:
         df = pl.read_parquet(io.BytesIO(data_dir.read_bytes(path)))
-    return conform(df, table.name)  # columns added to the table since are filled with nulls
+    return conform(df, table)  # columns added to the table since are filled with nulls
 
 
 def merge_partition(

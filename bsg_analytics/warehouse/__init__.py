@@ -18,7 +18,7 @@ see `attach_filesystem`). It holds:
 Path resolution
 ---------------
 DuckDB resolves relative paths in a view against the *process's* working directory, not the
-file's folder (STACK-NOTES.md), and `SET file_search_path` is a session setting that is not
+file's folder, and `SET file_search_path` is a session setting that is not
 stored in the file. So the views are written with **absolute** paths (`DataDir.table_uri`:
 absolute local paths, or `s3://...` URLs) at build time. The file then works the same whether
 it is opened from the data directory, from the project root, through `bsg-analytics sql`, or by
@@ -173,7 +173,9 @@ def duckdb_type(dtype) -> str:
     import polars as pl
 
     frame = pl.DataFrame(schema={"c": dtype})  # noqa: F841 - read by DuckDB below
-    return str(duckdb.sql("SELECT c FROM frame").types[0])
+    rel = duckdb.sql("SELECT c FROM frame")
+    assert rel is not None
+    return str(rel.types[0])
 
 
 @cache
@@ -182,6 +184,7 @@ def _declared_types(table_name: str) -> dict[str, str]:
 
     frame = TABLES[table_name].empty()  # noqa: F841 - read by DuckDB below
     rel = duckdb.sql("SELECT * FROM frame")
+    assert rel is not None
     return {col: str(typ) for col, typ in zip(rel.columns, rel.types, strict=True)}
 
 
@@ -242,16 +245,16 @@ def _base_view_sql(con: duckdb.DuckDBPyConnection, data_dir: DataDir, table: Tab
         return f"-- no Parquet files yet: typed and empty\nSELECT\n    {cols}\nWHERE false"
     source = _read_parquet_sql(data_dir, table)
     found = {row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-    cols = []
+    parts: list[str] = []
     for col, typ in declared.items():
         if col not in found:
-            cols.append(f"CAST(NULL AS {typ}) AS {_ident(col)}")
+            parts.append(f"CAST(NULL AS {typ}) AS {_ident(col)}")
         elif found[col] != typ:
-            cols.append(f"CAST({_ident(col)} AS {typ}) AS {_ident(col)}")
+            parts.append(f"CAST({_ident(col)} AS {typ}) AS {_ident(col)}")
         else:
-            cols.append(_ident(col))
-    cols += [_ident(col) for col in found if col not in declared]
-    return "SELECT\n    " + ",\n    ".join(cols) + f"\nFROM {source}"
+            parts.append(_ident(col))
+    parts += [_ident(col) for col in found if col not in declared]
+    return "SELECT\n    " + ",\n    ".join(parts) + f"\nFROM {source}"
 
 
 def _interrupted(exc: BaseException) -> bool:
@@ -501,7 +504,13 @@ def print_table(table: pa.Table, title: str | None = None) -> None:
     console.print(f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}", style="dim")
 
 
-def run_sql_command(settings: Settings, query_text: str, fmt: str = "table") -> int:
+def run_sql_command(
+    settings: Settings,
+    query_text: str,
+    fmt: str = "table",
+    *,
+    data_dir: DataDir | None = None,
+) -> int:
     """`bsg-analytics sql`: print the result; a failure is one line on stderr and exit 1."""
     from bsg_analytics.storage import DataDir
 
@@ -513,7 +522,7 @@ def run_sql_command(settings: Settings, query_text: str, fmt: str = "table") -> 
         )
         return 2
     try:
-        result = query(DataDir(settings.data_dir), query_text)
+        result = query(data_dir or DataDir(settings.data_dir), query_text)
     except WarehouseError as exc:
         print(f"bsg-analytics: {exc}", file=sys.stderr)
         return 1
@@ -523,3 +532,10 @@ def run_sql_command(settings: Settings, query_text: str, fmt: str = "table") -> 
         sys.stdout.write(format_result(result, fmt))
         sys.stdout.flush()
     return 0
+
+
+def reconcile(data_dir: DataDir) -> dict[str, Any]:
+    """Campaigns whose own statistics disagree with their messages (`campaign_delivery`)."""
+    rows = query(data_dir, "select * from campaign_delivery").to_pylist()
+    disagreements = [r for r in rows if r.get("disagrees")]
+    return {"campaigns": len(rows), "disagreements": disagreements}

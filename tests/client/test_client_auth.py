@@ -2,10 +2,19 @@ import threading
 
 import httpx
 import pytest
-from fakebsg import API, LOGIN_KEY, REST, REST_KEY, TOKEN, FakeBSG, make_client, recorded
 
 from bsg_analytics.settings import Settings
 from bsg_client import BSGAuthError, BSGClient
+from tests.fixtures.fakebsg import (
+    API,
+    LOGIN_KEY,
+    REST,
+    REST_KEY,
+    TOKEN,
+    FakeBSG,
+    make_client,
+    recorded,
+)
 
 
 def test_login_key_exchanged_for_bearer():

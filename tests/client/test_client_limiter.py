@@ -2,9 +2,9 @@ import threading
 import time
 
 import httpx
-from fakebsg import FakeBSG, make_client
 
 from bsg_client import AIMDLimiter
+from tests.fixtures.fakebsg import FakeBSG, make_client
 
 
 def test_halves_on_throttle_and_creeps_back():

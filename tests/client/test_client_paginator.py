@@ -3,9 +3,9 @@ import time
 
 import httpx
 import pytest
-from fakebsg import FakeBSG, make_client, recorded
 
 from bsg_client import BSGPaginationError
+from tests.fixtures.fakebsg import FakeBSG, make_client, recorded
 
 WINDOW = {"filter[from]": "2026-01-01 00:00:00", "filter[to]": "2026-12-31 23:59:59"}
 

@@ -3,9 +3,9 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
-from fakebsg import API, LOGIN_KEY, REST_KEY, TOKEN, FakeBSG, make_client, recorded
 
 from bsg_client import BSGAPIError, BSGAuthError, BSGRetryError, parse_retry_after
+from tests.fixtures.fakebsg import API, LOGIN_KEY, REST_KEY, TOKEN, FakeBSG, make_client, recorded
 
 SECRETS = (TOKEN, LOGIN_KEY, REST_KEY)
 
@@ -62,7 +62,7 @@ def test_parse_retry_after():
         lambda r: (_ for _ in ()).throw(httpx.RemoteProtocolError("peer closed", request=r)),
         lambda r: (_ for _ in ()).throw(httpx.ReadError("reset", request=r)),
         lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused", request=r)),
-        lambda r: httpx.Response(200, content=recorded("messages_variants.json")[:100]),
+        lambda r: httpx.Response(200, content=recorded("messages_variants_string_meta.json")[:100]),
         lambda r: httpx.Response(200, text="<html>maintenance</html>"),
         lambda r: httpx.Response(200, json={"message": "no data key"}),
     ],

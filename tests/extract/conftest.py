@@ -1,12 +1,7 @@
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import stamina
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 
 
 @pytest.fixture(autouse=True)

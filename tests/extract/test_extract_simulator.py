@@ -11,13 +11,11 @@ import pytest
 
 sim_testing = pytest.importorskip("bsg_simulator.testing")
 
-from bsg_analytics.extract import (  # noqa: E402
-    extract_campaign_details,
-    extract_campaigns_window,
-    extract_legacy,
-    extract_messages_window,
-)
+from bsg_analytics.pipeline import extract_legacy  # noqa: E402
 from bsg_analytics.raw import RawStore  # noqa: E402
+from bsg_analytics.streams.campaign_detail import extract_campaign_details  # noqa: E402
+from bsg_analytics.streams.campaigns import extract_campaigns_window  # noqa: E402
+from bsg_analytics.streams.messages import extract_messages_window  # noqa: E402
 from bsg_client import BSGAPIError, BSGClient, split_windows  # noqa: E402
 
 NOW = sim_testing.TEST_NOW

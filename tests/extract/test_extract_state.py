@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import orjson
 import pytest
 
-from bsg_analytics.extract import plan_windows
+from bsg_analytics.planning import plan_windows
 from bsg_analytics.settings import Settings
 from bsg_analytics.state import StateError, SyncState, reset_state
 

@@ -3,21 +3,27 @@ from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import orjson
-from fakebsg import LOGIN_KEY, REST_KEY, TOKEN, FakeBSG, make_client, recorded, recorded_json
 
-from bsg_analytics.extract import (
-    classify_legacy,
-    extract_campaign_details,
-    extract_campaigns_window,
-    extract_legacy,
-    extract_messages_window,
-    plan_windows,
-    unwrap_detail,
-)
+from bsg_analytics.extract import classify_legacy
+from bsg_analytics.pipeline import extract_legacy
+from bsg_analytics.planning import plan_windows
 from bsg_analytics.raw import RawStore
 from bsg_analytics.settings import Settings
 from bsg_analytics.state import SyncState
+from bsg_analytics.streams.campaign_detail import extract_campaign_details
+from bsg_analytics.streams.campaigns import extract_campaigns_window
+from bsg_analytics.streams.messages import extract_messages_window
+from bsg_analytics.transforms.campaigns import unwrap_detail
 from bsg_client import legacy_error_code, split_windows
+from tests.fixtures.fakebsg import (
+    LOGIN_KEY,
+    REST_KEY,
+    TOKEN,
+    FakeBSG,
+    make_client,
+    recorded,
+    recorded_json,
+)
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 SECRETS = (TOKEN, LOGIN_KEY, REST_KEY, "issued-SECRET")
@@ -97,7 +103,10 @@ def test_campaign_list_path_falls_back_to_plural(data_dir):
 
 def test_campaign_details_wrapped_bare_and_missing(data_dir):
     fake = FakeBSG(0)
-    wrapped, bare = recorded("campaign_detail_seed002.json"), recorded("campaign_detail_bare.json")
+    wrapped, bare = (
+        recorded("campaign_detail_seed002.json"),
+        recorded("campaign_detail_bare_sample.json"),
+    )
     store = RawStore(data_dir)
     with make_client(fake) as client:
         fake.fail(lambda r: httpx.Response(200, content=wrapped), "/api/campaigns/1/detail")
@@ -117,7 +126,7 @@ def test_legacy_lookups_and_task_path_shapes(data_dir):
     fake.legacy.update(
         {
             "/rest/sms/211": (200, recorded("legacy_sms_seed004.json")),
-            "/rest/sms/reference/ext_id_20": (200, recorded("legacy_sms_numbers.json")),
+            "/rest/sms/reference/ext_id_20": (200, recorded("legacy_sms_numeric_ids.json")),
             "/rest/sms/task/501": (200, recorded("legacy_task_seed004.json")),
             # task 502: the published path is not served (404 HTML); the seed's shape answers
             "/rest/sms/task/502": (404, b"<html>Not Found</html>"),
@@ -156,7 +165,7 @@ def test_recorded_variants_are_understood():
     assert legacy_error_code(recorded_json("legacy_sms_seed004.json")) == 0
     assert legacy_error_code(recorded_json("legacy_task_seed004.json")) is None
     assert classify_legacy(recorded_json("legacy_task_seed004.json")) == "legacy_task"
-    assert classify_legacy(recorded_json("legacy_sms_numbers.json")) == "legacy_sms"
+    assert classify_legacy(recorded_json("legacy_sms_numeric_ids.json")) == "legacy_sms"
     assert classify_legacy(recorded_json("legacy_error_string.json")) is None
 
 
@@ -166,7 +175,7 @@ def test_every_recorded_list_body_is_paged(data_dir):
     for name, total, n in [
         ("messages_rcs_seed000.json", 1, 1),
         ("messages_sms_seed001.json", 1, 1),
-        ("messages_variants.json", 2, 2),
+        ("messages_variants_string_meta.json", 2, 2),
         ("messages_empty.json", 0, 0),
         ("messages_no_meta.json", None, 1),
         ("campaigns_seed003.json", 1, 1),

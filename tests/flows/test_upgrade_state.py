@@ -48,9 +48,7 @@ def test_the_previous_mains_state_is_read_continued_and_upgraded(tmp_path):
     sim = make_simulator(messages=1_500, seed=3, anchor=date(2026, 12, 2), start=later)
     transport = inprocess_transport(sim)
     try:
-        report = run_sync(
-            settings, date(2026, 9, 7), transport=transport, now=later, build_warehouse=False
-        )
+        report = run_sync(settings, date(2026, 9, 7), transport=transport, now=later)
     finally:
         transport.close()
     assert report.took_over == old_run["run_id"]

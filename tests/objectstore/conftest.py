@@ -8,14 +8,9 @@ Each test gets its own prefix in the bucket (`s3_data_dir`), so tests never see 
 from __future__ import annotations
 
 import logging
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-
-# the Parquet fixture builder lives beside the warehouse tests
-sys.path.insert(0, str(Path(__file__).parents[1] / "warehouse"))
 
 BUCKET = "bsg-analytics-test"
 

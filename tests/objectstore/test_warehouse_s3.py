@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-import wh_fixtures
 
 from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.storage import DataDir
@@ -24,6 +23,7 @@ from bsg_analytics.warehouse import (
     query,
     run_sql_command,
 )
+from tests.warehouse import wh_fixtures
 
 D1, D2 = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
 

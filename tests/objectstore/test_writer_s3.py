@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import wh_fixtures
-
 from bsg_analytics.storage import STAGING
 from bsg_analytics.warehouse import build_warehouse, query
+from tests.warehouse import wh_fixtures
 
 
 def test_write_tables_to_s3_and_read_back(s3_data_dir, tmp_path):

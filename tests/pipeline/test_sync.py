@@ -7,19 +7,19 @@ from datetime import timedelta
 
 import polars as pl
 import pytest
-from e2e import (
-    SINCE,
-    assert_campaigns_match,
-    assert_messages_match,
-    read_table,
-    settings_for,
-)
 
 from bsg_analytics.pipeline import run_sync, thread_mapper
 from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.state import SyncState
 from bsg_analytics.storage import DataDir
 from bsg_simulator.testing import TEST_NOW, make_simulator
+from tests.pipeline.e2e import (
+    SINCE,
+    assert_campaigns_match,
+    assert_messages_match,
+    read_table,
+    settings_for,
+)
 
 
 def test_seven_month_backfill_lands_the_ground_truth(tmp_path, sim, transport_for):
@@ -126,7 +126,7 @@ def test_incremental_sync_picks_up_statuses_that_moved_on(tmp_path, sim, transpo
 
 
 def test_rebuild_from_raw_gives_the_same_tables(tmp_path, sim, transport_for):
-    from bsg_analytics.transforms.pipeline import rebuild
+    from bsg_analytics.rebuild import rebuild
 
     settings = settings_for(tmp_path / "d")
     run_sync(settings, SINCE, transport=transport_for(sim), now=TEST_NOW)

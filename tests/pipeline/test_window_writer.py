@@ -9,7 +9,6 @@ from collections import Counter
 
 import polars as pl
 import pytest
-from e2e import SINCE, assert_campaigns_match, assert_messages_match, read_table, settings_for
 
 import bsg_analytics.pipeline as pipeline
 from bsg_analytics.pipeline import Job, JobOutcome, WindowWriter, page_parallel, run_sync
@@ -18,6 +17,13 @@ from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.state import SyncState
 from bsg_analytics.storage import DataDir
 from bsg_simulator.testing import TEST_NOW
+from tests.pipeline.e2e import (
+    SINCE,
+    assert_campaigns_match,
+    assert_messages_match,
+    read_table,
+    settings_for,
+)
 
 
 def outcome(name: str, pages: int) -> JobOutcome:
@@ -119,9 +125,9 @@ def test_tiny_batches_write_the_tables_a_window_per_batch_writes(
     real = pipeline._write_raw_pages
     batches: list[list[str]] = []
 
-    def spy(data_dir, pages, settings, report):
+    def spy(data_dir, pages, settings, report, **kw):
         batches.append([p.group for p in pages])
-        return real(data_dir, pages, settings, report)
+        return real(data_dir, pages, settings, report, **kw)
 
     monkeypatch.setattr(pipeline, "_write_raw_pages", spy)
     tables = {}
@@ -156,11 +162,11 @@ def test_a_writer_failure_fails_the_sync_with_the_state_behind_the_data(
     calls = {"n": 0}
     written: list[str] = []
 
-    def flaky(data_dir, pages, settings, report):
+    def flaky(data_dir, pages, settings, report, **kw):
         calls["n"] += 1
         if calls["n"] == 4:
             raise OSError("disk full")
-        rows = real(data_dir, pages, settings, report)
+        rows = real(data_dir, pages, settings, report, **kw)
         written.extend(p.group for p in pages)
         return rows
 

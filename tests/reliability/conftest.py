@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-from rel_helpers import FIGURES, leaks_in_files, leaks_in_text
 
 from bsg_simulator.testing import inprocess_transport
+from tests.reliability.rel_helpers import FIGURES, leaks_in_files, leaks_in_text
 
 
 @pytest.fixture(autouse=True)

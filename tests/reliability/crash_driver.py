@@ -1,4 +1,5 @@
-"""A sync process for the crash tests: `python crash_driver.py DATA_DIR MESSAGES SEED`.
+"""A sync process for the crash tests, run from the repository root:
+`python -m tests.reliability.crash_driver DATA_DIR MESSAGES SEED`.
 
 It builds the same simulator every time (seed, fixed clock), runs a backfill from SINCE with
 `run_sync` over an in-process transport, prints READY just before the sync starts and DONE
@@ -9,14 +10,10 @@ again until it exits 0.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from rel_helpers import API_KEY, SINCE, TOKEN, settings_for
 
 from bsg_analytics.pipeline import run_sync
 from bsg_simulator.testing import TEST_NOW, inprocess_transport, make_simulator
+from tests.reliability.rel_helpers import API_KEY, SINCE, TOKEN, settings_for
 
 # small pages and windows: many pages, many checkpoints, many moments to die in
 PAGE_LIMIT = 50

@@ -17,13 +17,13 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rel_helpers import FIGURES, SECRETS, read_table, settings_for
 
 from bsg_analytics.pipeline import IncompleteWindow, run_sync
 from bsg_analytics.raw import RawStore
 from bsg_analytics.storage import DataDir
 from bsg_client.errors import BSGError
 from bsg_simulator.testing import TEST_NOW
+from tests.reliability.rel_helpers import FIGURES, SECRETS, read_table, settings_for
 
 SINCE = (TEST_NOW - timedelta(days=6)).date()  # one message window, one campaign window
 COUNTS = {"examples": 0, "completed": 0, "clean_failures": 0, "records": 0, "quarantined": 0}
@@ -288,7 +288,7 @@ def run_bad(data_dir: Path, spec):
     transport, served = serving(spec)
     s = settings_for(data_dir, concurrency=1, max_retries=3, backoff_max_seconds=0.001)
     try:
-        report = run_sync(s, SINCE, transport=transport, now=TEST_NOW, build_warehouse=False)
+        report = run_sync(s, SINCE, transport=transport, now=TEST_NOW)
     except (BSGError, IncompleteWindow) as exc:
         text = str(exc)
         assert "\n" not in text.strip(), text
@@ -360,7 +360,7 @@ LOST = {"examples": 0, "good_rows_lost": 0}
 def good_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("good") / "d"
     s = settings_for(d)
-    run_sync(s, SINCE, transport=good_transport(), now=TEST_NOW, build_warehouse=False)
+    run_sync(s, SINCE, transport=good_transport(), now=TEST_NOW)
     assert read_table(d, "messages").height == 20
     return d
 

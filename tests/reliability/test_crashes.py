@@ -15,17 +15,26 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from crash_driver import settings as driver_settings
-from crash_driver import simulator as driver_simulator
-from rel_helpers import FIGURES, SINCE, assert_same_tables, parquet_files, read_table, snapshot
 
 from bsg_analytics.pipeline import run_sync
 from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.state import SyncState
 from bsg_analytics.storage import DataDir
 from bsg_simulator.testing import TEST_NOW, inprocess_transport
+from tests.reliability.crash_driver import settings as driver_settings
+from tests.reliability.crash_driver import simulator as driver_simulator
+from tests.reliability.rel_helpers import (
+    FIGURES,
+    SINCE,
+    assert_same_tables,
+    parquet_files,
+    read_table,
+    snapshot,
+)
 
-DRIVER = Path(__file__).with_name("crash_driver.py")
+# run as a module from the repository root, so `tests.reliability...` imports without path hacks
+DRIVER = "tests.reliability.crash_driver"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def reference_run(data_dir: Path, messages: int, seed: int) -> tuple[dict, float]:
@@ -94,10 +103,11 @@ def kill_and_resume(tmp_path: Path, kills: int, seed: int, messages: int) -> dic
         assert starts <= kills * 3 + 5, "the backfill never completed"
         with open(logs / f"run{starts:03d}.err", "w") as err:
             proc = subprocess.Popen(
-                [sys.executable, str(DRIVER), str(data_dir), str(messages), str(seed)],
+                [sys.executable, "-m", DRIVER, str(data_dir), str(messages), str(seed)],
                 stdout=subprocess.PIPE,
                 stderr=err,
                 text=True,
+                cwd=ROOT,
             )
             assert proc.stdout.readline().strip() == "READY"
             if killed >= kills:

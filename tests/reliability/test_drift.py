@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import polars as pl
 from polars.testing import assert_frame_equal
-from rel_helpers import API_KEY, FIGURES, SINCE, TOKEN, read_table, settings_for
 
 from bsg_analytics.pipeline import run_sync
 from bsg_simulator.testing import inprocess_transport, make_simulator
+from tests.reliability.rel_helpers import API_KEY, FIGURES, SINCE, TOKEN, read_table, settings_for
 
 MESSAGE_COLUMNS = [
     "message_id", "campaign_id", "reference_id", "channel", "source", "sender", "phone", "text",

@@ -9,7 +9,15 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from rel_helpers import (
+
+from bsg_analytics.flows.run import describe_failure
+from bsg_analytics.pipeline import run_sync
+from bsg_analytics.state import SyncState
+from bsg_analytics.storage import DataDir
+from bsg_client.errors import BSGAPIError, BSGRetryError
+from bsg_simulator.config import FAULT_KINDS
+from bsg_simulator.testing import TEST_NOW, make_simulator, running_simulator
+from tests.reliability.rel_helpers import (
     API_KEY,
     FIGURES,
     SINCE,
@@ -19,14 +27,6 @@ from rel_helpers import (
     settings_for,
     snapshot,
 )
-
-from bsg_analytics.flows.run import describe_failure
-from bsg_analytics.pipeline import run_sync
-from bsg_analytics.state import SyncState
-from bsg_analytics.storage import DataDir
-from bsg_client.errors import BSGAPIError, BSGRetryError
-from bsg_simulator.config import FAULT_KINDS
-from bsg_simulator.testing import TEST_NOW, make_simulator, running_simulator
 
 MESSAGES, SEED = 3_000, 5
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import duckdb
 import httpx
 import polars as pl
-from rel_helpers import API_KEY, SINCE, TOKEN, read_table, settings_for
 
 from bsg_analytics.pipeline import Progress, run_sync
 from bsg_analytics.report import write_report
 from bsg_analytics.storage import DataDir
+from bsg_analytics.warehouse import build_warehouse
 from bsg_simulator.testing import TEST_NOW, make_simulator
+from tests.reliability.rel_helpers import API_KEY, SINCE, TOKEN, read_table, settings_for
 
 HOSTILE = [
     "<script>alert('pwned')</script>",
@@ -51,7 +52,8 @@ def test_hostile_names_stay_data_everywhere(tmp_path, transport_for, caplog):
     sim.campaign_name = lambda ci: HOSTILE[ci % len(HOSTILE)] + plain_name(ci)
     d = tmp_path / "d"
     progress = Recorder()
-    run_sync(settings_for(d), SINCE, transport=transport_for(sim), now=TEST_NOW, progress=progress)
+    run_sync(settings_for(d), SINCE, transport=transport_for(sim), now=TEST_NOW, progress=progress,
+             finish=build_warehouse)  # fmt: skip
 
     # the values arrive intact, as data
     got = read_table(d, "messages")
@@ -116,7 +118,7 @@ def test_unknown_fields_and_statuses_cannot_forge_a_log_line(tmp_path):
 
     since = (TEST_NOW - timedelta(days=2)).date()
     report = run_sync(settings_for(tmp_path / "d"), since, transport=httpx.MockTransport(handler),
-                      now=TEST_NOW, build_warehouse=False)  # fmt: skip
+                      now=TEST_NOW)  # fmt: skip
     assert read_table(tmp_path / "d", "messages")["status"].to_list() == [rec["status"]]
     assert len(report.notices) == 2, "the unknown field and status were not reported"
     for line in report.notices:

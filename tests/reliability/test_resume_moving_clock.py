@@ -24,7 +24,16 @@ import orjson
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from rel_helpers import (
+
+import bsg_analytics.transforms.writer as writer_module
+from bsg_analytics import planning
+from bsg_analytics.pipeline import WINDOW_READS, IncompleteWindow, run_sync, thread_mapper
+from bsg_analytics.state import SyncState
+from bsg_analytics.storage import DataDir
+from bsg_analytics.streams import messages as messages_stream
+from bsg_client import BSGError
+from bsg_simulator.testing import inprocess_transport, make_simulator
+from tests.reliability.rel_helpers import (
     API_KEY,
     FIGURES,
     SINCE,
@@ -34,16 +43,8 @@ from rel_helpers import (
     read_table,
     settings_for,
 )
-from test_drift import CAMPAIGN_COLUMNS as DRIFT_CAMPAIGN_COLUMNS
-from test_drift import MESSAGE_COLUMNS
-
-import bsg_analytics.transforms.writer as writer_module
-from bsg_analytics import extract
-from bsg_analytics.pipeline import WINDOW_READS, IncompleteWindow, run_sync, thread_mapper
-from bsg_analytics.state import SyncState
-from bsg_analytics.storage import DataDir
-from bsg_client import BSGError
-from bsg_simulator.testing import inprocess_transport, make_simulator
+from tests.reliability.test_drift import CAMPAIGN_COLUMNS as DRIFT_CAMPAIGN_COLUMNS
+from tests.reliability.test_drift import MESSAGE_COLUMNS
 
 CAMPAIGN_COLUMNS = [*DRIFT_CAMPAIGN_COLUMNS, "created_month"]
 MESSAGES = 3_000
@@ -192,7 +193,7 @@ class World:
 
     def plan(self, since: date | None):
         """The plan of the next run asked `since` (without starting it)."""
-        return extract.plan_windows(self.settings, self.state(), since, None, self.now())
+        return planning.plan_windows(self.settings, self.state(), since, None, self.now())
 
     def pending_jobs(self, since: date | None) -> int:
         return len(self.plan(since).pending_keys)
@@ -229,7 +230,7 @@ class World:
         self.runs += 1
         try:
             return run_sync(settings or self.settings, since, transport=transport,
-                            now=self.now(), mapper=mapper, build_warehouse=False)  # fmt: skip
+                            now=self.now(), mapper=mapper)  # fmt: skip
         finally:
             transport.close()
 
@@ -434,7 +435,7 @@ def test_an_api_that_gives_up_mid_run_then_re_runs_until_success_end_equal_to_th
 def busiest_window(world: World) -> tuple[str, str, int]:
     """The message window of the next backfill plan with the most messages: (its key, its
     filter[from], how many it holds)."""
-    plan = extract.plan_windows(world.settings, world.state(), SINCE, None, world.now())
+    plan = planning.plan_windows(world.settings, world.state(), SINCE, None, world.now())
     created = world.sim.ground_truth_messages(world.now())["created_at"]
     best = max(plan.windows, key=lambda w: ((created >= w.start) & (created < w.end)).sum())
     n = int(((created >= best.start) & (created < best.end)).sum())
@@ -456,7 +457,7 @@ class ShortWindow:
 
     def __call__(self, request: httpx.Request, response: httpx.Response) -> httpx.Response:
         q = request.url.params
-        if request.url.path != extract.MESSAGES_PATH or q.get("filter[from]") != self.api_from:
+        if request.url.path != messages_stream.PATH or q.get("filter[from]") != self.api_from:
             return response
         offset = int(q.get("page[offset]", "0"))
         with self.lock:

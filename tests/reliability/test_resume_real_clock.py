@@ -31,14 +31,20 @@ import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from rel_helpers import API_KEY, FIGURES, TOKEN, assert_state_not_ahead, read_table
-from test_drift import CAMPAIGN_COLUMNS as DRIFT_CAMPAIGN_COLUMNS
-from test_drift import MESSAGE_COLUMNS
 
 from bsg_analytics.state import SyncState
 from bsg_analytics.storage import DataDir
 from bsg_simulator.config import SimulatorConfig
 from bsg_simulator.simulator import Simulator
+from tests.reliability.rel_helpers import (
+    API_KEY,
+    FIGURES,
+    TOKEN,
+    assert_state_not_ahead,
+    read_table,
+)
+from tests.reliability.test_drift import CAMPAIGN_COLUMNS as DRIFT_CAMPAIGN_COLUMNS
+from tests.reliability.test_drift import MESSAGE_COLUMNS
 
 pytestmark = pytest.mark.slow
 

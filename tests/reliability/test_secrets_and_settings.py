@@ -10,7 +10,14 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from rel_helpers import (
+from typer.testing import CliRunner
+
+from bsg_analytics.cli import app
+from bsg_analytics.flows.run import describe_failure
+from bsg_analytics.pipeline import run_sync
+from bsg_client.errors import BSGAPIError, BSGAuthError
+from bsg_simulator.testing import TEST_NOW, make_simulator
+from tests.reliability.rel_helpers import (
     API_KEY,
     LOGIN_KEY,
     SECRETS,
@@ -20,13 +27,6 @@ from rel_helpers import (
     leaks_in_text,
     settings_for,
 )
-from typer.testing import CliRunner
-
-from bsg_analytics.cli import app
-from bsg_analytics.flows.run import describe_failure
-from bsg_analytics.pipeline import run_sync
-from bsg_client.errors import BSGAPIError, BSGAuthError
-from bsg_simulator.testing import TEST_NOW, make_simulator
 
 WRONG = "tok-SECRET-wrong-41aa07"
 UNTIL = SINCE + timedelta(days=20)

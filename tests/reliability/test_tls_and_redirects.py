@@ -9,13 +9,13 @@ from collections import defaultdict
 
 import httpx
 import pytest
-from rel_helpers import API_KEY, LOGIN_KEY, SINCE, TOKEN, settings_for
 
 from bsg_analytics.pipeline import run_sync
 from bsg_analytics.settings import load_settings
 from bsg_client import BSGClient
 from bsg_client.errors import BSGAPIError
 from bsg_simulator.testing import TEST_NOW
+from tests.reliability.rel_helpers import API_KEY, LOGIN_KEY, SINCE, TOKEN, settings_for
 
 
 def ssl_context(client: BSGClient) -> ssl.SSLContext:

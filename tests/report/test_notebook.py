@@ -6,8 +6,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import wh_fixtures
 from nbclient import NotebookClient
+
+from tests.warehouse import wh_fixtures
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "explore.ipynb"
 

@@ -11,10 +11,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import wh_fixtures
 
 from bsg_analytics.report import write_report
 from bsg_analytics.storage import DataDir
+from tests.warehouse import wh_fixtures
 
 pytestmark = pytest.mark.slow
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-import wh_fixtures
 
 from bsg_analytics.report import run_report_command, write_report
 from bsg_analytics.settings import Settings
 from bsg_analytics.storage import DataDir
+from tests.warehouse import wh_fixtures
 
 HOSTILE = [
     "<script>alert(1)</script>",

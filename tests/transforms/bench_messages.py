@@ -88,8 +88,8 @@ def _child(kind: str, path: str, zone: str) -> dict:
     data = open(path, "rb").read()  # noqa: SIM115
     rss_in = _hwm_mb()
     if kind == "transform":
+        from bsg_analytics.batch import transform_pages
         from bsg_analytics.raw import RawPage
-        from bsg_analytics.transforms import transform_pages
 
         raw = [
             RawPage(

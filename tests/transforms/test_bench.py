@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_transform_keeps_up_with_read_ndjson(monkeypatch):
-    import bench_messages
+    from tests.transforms import bench_messages
 
     root = str(Path(__file__).resolve().parents[2])
     monkeypatch.setenv("PYTHONPATH", root + os.pathsep + os.environ.get("PYTHONPATH", ""))

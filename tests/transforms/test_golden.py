@@ -9,10 +9,10 @@ from decimal import Decimal
 import orjson
 import polars as pl
 import pytest
-from transform_helpers import T0, fixture, message, messages_page, page
 
+from bsg_analytics.batch import transform_pages
 from bsg_analytics.schemas.tables import TABLES
-from bsg_analytics.transforms import transform_pages
+from tests.transforms.transform_helpers import T0, fixture, message, messages_page, page
 
 
 def utc(*args) -> datetime:
@@ -24,7 +24,7 @@ def by_id(df: pl.DataFrame, key: str = "message_id") -> dict:
 
 
 def test_every_table_has_exactly_its_schema():
-    batch = transform_pages([page("messages", "messages_variants.json")], "UTC")
+    batch = transform_pages([page("messages", "messages_variants_one_per_quirk.json")], "UTC")
     assert set(batch.tables) == set(TABLES)
     for name, df in batch.tables.items():
         assert dict(df.schema) == dict(TABLES[name].schema), name
@@ -34,8 +34,8 @@ def test_seed_samples_are_read_and_their_placeholder_money_is_quarantined():
     # Both samples send `"amount": {"value": "string"}`: not money, so a contract breach.
     batch = transform_pages(
         [
-            page("messages", "seed000_messages_rcs.json", seq=0),
-            page("messages", "seed001_messages_sms.json", seq=1),
+            page("messages", "messages_rcs_seed000.json", seq=0),
+            page("messages", "messages_sms_seed001.json", seq=1),
         ],
         "UTC",
     )
@@ -43,14 +43,14 @@ def test_seed_samples_are_read_and_their_placeholder_money_is_quarantined():
     assert q["reason"].to_list() == ["unparsable amount.value: string"] * 2
     assert q["record_key"].to_list() == ["26130", "26130"]
     raw = orjson.loads(q["raw"][0])
-    assert raw == orjson.loads(fixture("seed000_messages_rcs.json"))["data"][0]
+    assert raw == orjson.loads(fixture("messages_rcs_seed000.json"))["data"][0]
     assert batch["messages"].is_empty()
     c = batch.report.counts["messages"]
     assert (c.records_in, c.rows_out, c.quarantined, c.duplicates) == (2, 0, 2, 0)
 
 
 def test_seed_rcs_sample_with_real_money_gives_cards_suggestions_and_fallback():
-    body = orjson.loads(fixture("seed000_messages_rcs.json"))
+    body = orjson.loads(fixture("messages_rcs_seed000.json"))
     body["data"][0]["amount"]["value"] = "0.3000000"
     batch = transform_pages([page("messages", body)], "UTC")
     (m,) = batch["messages"].to_dicts()
@@ -100,7 +100,7 @@ def test_seed_rcs_sample_with_real_money_gives_cards_suggestions_and_fallback():
 
 
 def test_seed_sms_sample_send_at_and_numeric_phone():
-    body = orjson.loads(fixture("seed001_messages_sms.json"))
+    body = orjson.loads(fixture("messages_sms_seed001.json"))
     body["data"][0]["amount"]["value"] = "0.0100000"
     (m,) = transform_pages([page("messages", body)], "UTC")["messages"].to_dicts()
     assert m["sent_at"] == utc(2021, 4, 27, 19, 44, 6)  # from `send_at`
@@ -111,7 +111,9 @@ def test_seed_sms_sample_send_at_and_numeric_phone():
 
 @pytest.fixture(scope="module")
 def variants():
-    return transform_pages([page("messages", "messages_variants.json")], "Europe/Kyiv")
+    return transform_pages(
+        [page("messages", "messages_variants_one_per_quirk.json")], "Europe/Kyiv"
+    )
 
 
 def test_variants_rows(variants):
@@ -156,7 +158,7 @@ def test_variants_quarantine_and_report(variants):
         ("116", "wrong type campaign_id: seven"),
         ("117", "wrong type amount: expected object"),
     ]
-    recs = orjson.loads(fixture("messages_variants.json"))["data"]
+    recs = orjson.loads(fixture("messages_variants_one_per_quirk.json"))["data"]
     assert orjson.loads(q.filter(pl.col("record_key") == "117")["raw"][0]) == recs[16]
     assert set(q["endpoint"]) == {"/api/messages"}
     assert set(q["extracted_date"]) == {date(2024, 4, 1)}
@@ -235,8 +237,8 @@ def test_duplicates_keep_the_newest_extracted_at_then_the_later_page():
 def test_campaign_list_merged_with_detail_in_envelope():
     batch = transform_pages(
         [
-            page("campaigns", "seed003_campaigns.json", seq=0),
-            page("campaign_detail", "seed002_campaign_detail.json", seq=1),
+            page("campaigns", "campaigns_seed003.json", seq=0),
+            page("campaign_detail", "campaign_detail_seed002.json", seq=1),
         ],
         "UTC",
     )
@@ -290,7 +292,7 @@ def test_bare_detail_with_list_names_total_price_with_a_space_and_zone():
     batch = transform_pages(
         [
             page("campaigns", "campaigns_list_sms.json", seq=0),
-            page("campaign_detail", "campaign_detail_bare.json", seq=1),
+            page("campaign_detail", "campaign_detail_bare_odd_names.json", seq=1),
         ],
         "Europe/Kyiv",
     )
@@ -318,7 +320,7 @@ def test_bare_detail_with_list_names_total_price_with_a_space_and_zone():
 
 
 def test_detail_with_bad_statistics_is_quarantined():
-    body = orjson.loads(fixture("campaign_detail_bare.json"))
+    body = orjson.loads(fixture("campaign_detail_bare_odd_names.json"))
     body["statistic"]["sent"] = "many"
     batch = transform_pages([page("campaign_detail", body)], "UTC")
     assert batch["campaigns"].is_empty()
@@ -328,13 +330,23 @@ def test_detail_with_bad_statistics_is_quarantined():
 def test_legacy_sms_task_and_errors():
     batch = transform_pages(
         [
-            page("legacy_sms", "seed004_legacy_sms.json", seq=0, endpoint="/rest/sms/211"),
-            page("legacy_task", "seed004_legacy_task.json", seq=1, endpoint="/rest/sms/task/555"),
+            page("legacy_sms", "legacy_sms_seed004.json", seq=0, endpoint="/rest/sms/211"),
+            page("legacy_task", "legacy_task_seed004.json", seq=1, endpoint="/rest/sms/task/555"),
             # the seed's `/rest/sms/{task_id}` path: a task body landed on the SMS stream
-            page("legacy_sms", "seed004_legacy_task.json", seq=2, endpoint="/rest/sms/556"),
-            page("legacy_sms", "seed004_legacy_error.json", seq=3, endpoint="/rest/sms/999"),
-            page("legacy_task", "legacy_error_number.json", seq=4, endpoint="/rest/sms/task/9"),
-            page("legacy_sms", "legacy_sms_numbers.json", seq=5, endpoint="/rest/sms/reference/x"),
+            page("legacy_sms", "legacy_task_seed004.json", seq=2, endpoint="/rest/sms/556"),
+            page("legacy_sms", "legacy_error_string.json", seq=3, endpoint="/rest/sms/999"),
+            page(
+                "legacy_task",
+                "legacy_error_not_found_number.json",
+                seq=4,
+                endpoint="/rest/sms/task/9",
+            ),
+            page(
+                "legacy_sms",
+                "legacy_sms_numeric_ids_price_1e-07.json",
+                seq=5,
+                endpoint="/rest/sms/reference/x",
+            ),
         ],
         "Europe/Kyiv",
     )

@@ -10,10 +10,10 @@ from decimal import Decimal
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from transform_helpers import page
 
+from bsg_analytics.batch import transform_pages
 from bsg_analytics.schemas.tables import TABLES
-from bsg_analytics.transforms import transform_pages
+from tests.transforms.transform_helpers import page
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

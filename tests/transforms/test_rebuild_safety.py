@@ -18,15 +18,15 @@ from pathlib import Path
 import orjson
 import polars as pl
 import pytest
-from transform_helpers import message, messages_page, page
 
-import bsg_analytics.transforms.pipeline as tp
+import bsg_analytics.rebuild as tp
 from bsg_analytics.raw import RawStore, UnreadablePage
 from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.settings import load_settings
 from bsg_analytics.storage import DataDir
 from bsg_analytics.transforms.writer import read_table
 from bsg_simulator.testing import TEST_NOW, inprocess_transport, make_simulator
+from tests.transforms.transform_helpers import message, messages_page, page
 
 SINCE = (TEST_NOW - timedelta(days=3 * 30)).date()
 
@@ -145,13 +145,13 @@ def test_a_failure_half_way_leaves_the_old_tables_byte_for_byte(d, capsys, monke
     real = tp.transform_pages
     calls = []
 
-    def failing(pages, zone="UTC"):
+    def failing(pages, zone="UTC", *rest):
         calls.append(len(pages))
         if len(calls) == 3:  # two chunks are in the sibling by now
             built = [p for p in d.glob("parquet.rebuild-*/**/*.parquet")]
             assert built, "nothing was written beside D/parquet before the failure"
             raise RuntimeError("boom in the middle\nof the rebuild")
-        return real(pages, zone)
+        return real(pages, zone, *rest)
 
     monkeypatch.setattr(tp, "transform_pages", failing)
     code = tp.run_rebuild_command(settings_for(d))
@@ -373,7 +373,7 @@ def _s3_pages(dd: DataDir) -> list[str]:
             )
         )
         for seq, ids in enumerate(([1, 2, 3], [4, 5], [6]))
-    ] + [store.write(page("campaigns", "seed003_campaigns.json", seq=9, run_id=run))]
+    ] + [store.write(page("campaigns", "campaigns_seed003.json", seq=9, run_id=run))]
 
 
 @pytest.mark.slow  # in the slow pass: the default run stays under 3 minutes

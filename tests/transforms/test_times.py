@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from transform_helpers import message, messages_page
 
-from bsg_analytics.transforms import transform_pages
+from bsg_analytics.batch import transform_pages
 from bsg_analytics.transforms.common import local_to_utc_python, parse_times
+from tests.transforms.transform_helpers import message, messages_page
 
 
 def utc(*a):

@@ -4,9 +4,9 @@ free-form parts (a record's `options`, a page's `links`) may hold any key."""
 from __future__ import annotations
 
 import pytest
-from transform_helpers import message, page
 
-from bsg_analytics.transforms import transform_pages
+from bsg_analytics.batch import transform_pages
+from tests.transforms.transform_helpers import message, page
 
 
 def unknown(*bodies: dict | bytes) -> list[str]:

@@ -13,12 +13,13 @@ import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from transform_helpers import message, messages_page, page
 
+from bsg_analytics.batch import transform_pages, write_batch
 from bsg_analytics.raw import RawStore
+from bsg_analytics.rebuild import rebuild
 from bsg_analytics.schemas.tables import TABLES
-from bsg_analytics.transforms import rebuild, transform_pages, write_batch
 from bsg_analytics.transforms.writer import read_table
+from tests.transforms.transform_helpers import message, messages_page, page
 
 T1 = datetime(2024, 4, 1, 10, tzinfo=UTC)
 T2 = datetime(2024, 4, 2, 10, tzinfo=UTC)
@@ -46,18 +47,18 @@ def mixed_pages(fetched_at=T1, status="sent", run_id="run1"):
             fetched_at=fetched_at,
             run_id=run_id,
         ),
-        page("campaigns", "seed003_campaigns.json", seq=1, fetched_at=fetched_at, run_id=run_id),
+        page("campaigns", "campaigns_seed003.json", seq=1, fetched_at=fetched_at, run_id=run_id),
         page(
             "campaign_detail",
-            "seed002_campaign_detail.json",
+            "campaign_detail_seed002.json",
             seq=2,
             fetched_at=fetched_at,
             run_id=run_id,
         ),
-        page("legacy_sms", "seed004_legacy_sms.json", seq=3, fetched_at=fetched_at, run_id=run_id),
+        page("legacy_sms", "legacy_sms_seed004.json", seq=3, fetched_at=fetched_at, run_id=run_id),
         page(
             "legacy_task",
-            "seed004_legacy_task.json",
+            "legacy_task_seed004.json",
             seq=4,
             fetched_at=fetched_at,
             endpoint="/rest/sms/task/555",
@@ -135,7 +136,7 @@ def test_latest_state_wins_across_batches_in_any_order(data_dir):
 def test_campaign_detail_columns_survive_a_newer_list_page(data_dir):
     write_batch(data_dir, transform_pages(mixed_pages(T1), "UTC"))
     body = orjson.loads(
-        Path(__file__).parents[1].joinpath("fixtures/api/seed003_campaigns.json").read_bytes()
+        Path(__file__).parents[1].joinpath("fixtures/api/campaigns_seed003.json").read_bytes()
     )
     body["data"][0]["status"] = "done"
     write_batch(data_dir, transform_pages([page("campaigns", body, fetched_at=T2)], "UTC"))
@@ -241,8 +242,8 @@ def test_rebuild_gives_the_same_tables_as_incremental_writes(data_dir, tmp_path)
 
 
 def test_run_rebuild_command_prints_one_line(data_dir, capsys):
+    from bsg_analytics.rebuild import run_rebuild_command
     from bsg_analytics.settings import Settings
-    from bsg_analytics.transforms import run_rebuild_command
 
     store = RawStore(data_dir)
     for p in mixed_pages():

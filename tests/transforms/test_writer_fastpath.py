@@ -11,14 +11,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from transform_helpers import message, messages_page, page
 
 import bsg_analytics.transforms.writer as writer
+from bsg_analytics.batch import transform_pages, write_batch
 from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.storage import DataDir
-from bsg_analytics.transforms import transform_pages, write_batch
 from bsg_analytics.transforms.merge import latest, strictly_increasing, unique_keys
 from bsg_analytics.transforms.writer import read_table, write_tables
+from tests.transforms.transform_helpers import message, messages_page, page
 
 T1 = datetime(2024, 4, 1, 10, tzinfo=UTC)
 
@@ -73,8 +73,8 @@ def window(ids, fetched_at, status="sent", seq0=0, per_page=40, run_id="run1"):
 
 def campaign_pages(fetched_at):
     return [
-        page("campaigns", "seed003_campaigns.json", seq=1, fetched_at=fetched_at),
-        page("campaign_detail", "seed002_campaign_detail.json", seq=2, fetched_at=fetched_at),
+        page("campaigns", "campaigns_seed003.json", seq=1, fetched_at=fetched_at),
+        page("campaign_detail", "campaign_detail_seed002.json", seq=2, fetched_at=fetched_at),
     ]
 
 
@@ -161,9 +161,9 @@ def test_unique_keys_and_latest_return_a_unique_frame_as_it_is():
 
 
 def test_rebuild_in_small_chunks_gives_the_tables_of_one_chunk(tmp_path, monkeypatch):
-    import bsg_analytics.transforms.pipeline as tp
+    import bsg_analytics.rebuild as tp
     from bsg_analytics.raw import RawStore
-    from bsg_analytics.transforms import rebuild
+    from bsg_analytics.rebuild import rebuild
 
     data_dir = DataDir(tmp_path / "d")
     store = RawStore(data_dir)

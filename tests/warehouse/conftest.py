@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-import wh_fixtures
 
 from bsg_analytics.storage import DataDir
+from tests.warehouse import wh_fixtures
 
 
 @pytest.fixture(scope="session")

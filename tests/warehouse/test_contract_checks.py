@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import wh_fixtures
 
 from bsg_analytics.storage import DataDir
 from bsg_analytics.warehouse import check_contract, contract_checks, query
+from tests.warehouse import wh_fixtures
 
 
 @pytest.mark.parametrize("name", sorted(contract_checks()))

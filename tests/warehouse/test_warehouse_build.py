@@ -11,7 +11,6 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-import wh_fixtures
 
 from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.storage import DataDir
@@ -23,6 +22,7 @@ from bsg_analytics.warehouse import (
     metric_sql,
     query,
 )
+from tests.warehouse import wh_fixtures
 
 ALL_VIEWS = {*TABLES, *METRIC_VIEWS, "message_facts"}
 

@@ -2,7 +2,7 @@
 
 `make_frame` builds a frame with exactly a table's declared schema from a list of dicts:
 money is cast from strings with `.cast(pl.Decimal(18, 7))` (never through `from_dicts`
-schema overrides, which turn strings into nulls: STACK-NOTES.md), times are UTC.
+schema overrides, which turn strings into nulls), times are UTC.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""Raw pages -> a Batch of tables; a Batch -> Parquet; and `rebuild` from D/raw/.
+"""`rebuild`: every table derived again from D/raw/, then swapped in.
 
-batch = transform_pages(pages, zone)        # pure: no I/O
-write_batch(data_dir, batch)                # merge into D/parquet/, partition by partition
-rebuild(data_dir, zone)                     # replay D/raw/ into new tables, then swap them in
+    rebuild(data_dir, zone)                     # replay D/raw/ into new tables, then swap them in
 
 `rebuild` never touches `D/parquet/` until the new tables are complete: it replays D/raw/ in
 landing order into a sibling `D/parquet.rebuild-<id>/` (readers glob `D/parquet/` and never
@@ -18,121 +16,29 @@ the sync lock: `run_rebuild_command` takes it.
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
 import orjson
-import polars as pl
 
+from bsg_analytics.batch import transform_pages, write_batch
+from bsg_analytics.locking import sync_lock
 from bsg_analytics.raw import RawPage, RawStore, UnreadablePage
-from bsg_analytics.schemas.tables import TABLES
+from bsg_analytics.settings import Settings
 from bsg_analytics.state import StateError, SyncState
 from bsg_analytics.storage import PARQUET, READY_SUFFIX, DataDir, SwapIncomplete
-
-from .campaigns import transform_campaigns
-from .common import (
-    QuarantineRow,
-    TransformReport,
-    as_zone,
-    conform,
-    page_file,
-    quarantine_frame,
-)
-from .legacy import transform_legacy
-from .messages import transform_messages
-from .writer import write_tables
+from bsg_analytics.streams import REGISTRY, Registry
+from bsg_analytics.transforms.common import QuarantineRow, TransformReport, quarantine_frame
+from bsg_analytics.transforms.writer import write_tables
 
 # Pages per chunk for rebuild, and bytes: whichever comes first. The transform holds several
 # times the chunk's raw bytes: rebuilding 1M simulated messages peaked at 1,850 MB RSS with
 # 256 MiB chunks (14.1 s), 426 MB with 32 MiB (12.2 s), 256 MB with 8 MiB (13.8 s).
 REBUILD_CHUNK_PAGES = 2000
 REBUILD_CHUNK_BYTES = 32 * 1024 * 1024
-
-
-@dataclass
-class Batch:
-    """tables: every table of schemas.tables.TABLES -> a frame with exactly its columns and
-    dtypes (empty frames included); report: counts, unknown fields and statuses."""
-
-    tables: dict[str, pl.DataFrame]
-    report: TransformReport = field(default_factory=TransformReport)
-
-    def __getitem__(self, name: str) -> pl.DataFrame:
-        return self.tables[name]
-
-
-def transform_pages(pages: Iterable[RawPage], zone: tzinfo | str | None = "UTC") -> Batch:
-    """Pure transform of raw pages (in landing order) into the contract's tables.
-
-    Raises ReconciliationError when, for some stream, records in != rows out + quarantined +
-    duplicates (it cannot, by construction; the check is what makes that claim true).
-    """
-    zone = as_zone(zone)
-    by_stream: dict[str, list[RawPage]] = {}
-    legacy_pages: list[RawPage] = []  # both legacy streams, in landing order: keys decide
-    report = TransformReport()
-    for page in pages:
-        if page.stream in ("legacy_sms", "legacy_task"):
-            legacy_pages.append(page)
-        else:
-            by_stream.setdefault(page.stream, []).append(page)
-        report.pages += 1
-
-    tables: dict[str, pl.DataFrame] = {}
-    quarantine: list[QuarantineRow] = []
-
-    # Each stream's transform runs only when the batch has its pages (a window of messages
-    # has no campaign or legacy pages); tables left out are conformed to empty below.
-    message_pages = by_stream.pop("messages", [])
-    if message_pages:
-        m, c, s, q = transform_messages(message_pages, zone, report)
-        tables.update(messages=m, rcs_cards=c, rcs_suggestions=s)
-        quarantine += q
-
-    list_pages = by_stream.pop("campaigns", [])
-    detail_pages = by_stream.pop("campaign_detail", [])
-    if list_pages or detail_pages:
-        camp, stats, q = transform_campaigns(list_pages, detail_pages, zone, report)
-        tables.update(campaigns=camp, campaign_statistics=stats)
-        quarantine += q
-
-    if legacy_pages:
-        ls, lt, q = transform_legacy(legacy_pages, zone, report)
-        tables.update(legacy_sms=ls, legacy_tasks=lt)
-        quarantine += q
-
-    for stream, rest in by_stream.items():  # a stream nobody declared: keep it, whole
-        for page in rest:
-            counts = report.stream(stream)
-            counts.records_in += 1
-            counts.quarantined += 1
-            report.pages_quarantined += 1
-            quarantine.append(
-                QuarantineRow(
-                    page.endpoint,
-                    f"unknown stream: {stream}",
-                    page.body.decode("utf-8", "replace"),
-                    None,
-                    page_file(page),
-                    page.fetched_at,
-                )
-            )
-
-    tables["quarantine"] = quarantine_frame(quarantine)
-    for name in TABLES:
-        tables[name] = conform(tables.get(name, pl.DataFrame()), name)
-        report.table_rows[name] = tables[name].height
-    report.check()
-    return Batch(tables=tables, report=report)
-
-
-def write_batch(data_dir: DataDir, batch: Batch, root: str = PARQUET) -> dict[str, int]:
-    """Merge a batch into D/parquet/ (latest row per key; quarantine appended, de-duplicated),
-    or into D/<root>/. Returns rows written per table (rows of the batch, not of the touched
-    partitions)."""
-    return write_tables(data_dir, batch.tables, root=root)
 
 
 @dataclass
@@ -190,7 +96,11 @@ class UnreadableRawPages(RuntimeError):
 
 
 def rebuild(
-    data_dir: DataDir, zone: tzinfo | str | None = "UTC", *, skip_unreadable: bool = False
+    data_dir: DataDir,
+    zone: tzinfo | str | None = "UTC",
+    *,
+    skip_unreadable: bool = False,
+    registry: Registry = REGISTRY,
 ) -> RebuildReport:
     """Re-derive every table from D/raw/, in landing order, a bounded chunk of pages at a time
     (memory follows the chunk and the partitions it touches), into a sibling of D/parquet/
@@ -207,8 +117,9 @@ def rebuild(
     store = RawStore(data_dir)
     total = RebuildReport()
     try:
+        # every stream folder of D/raw/: a stream nobody declares any more goes to quarantine
         for chunk in _chunks(store.iter_pages(on_error=total.unreadable.append)):
-            batch = transform_pages(chunk, zone)
+            batch = transform_pages(chunk, zone, registry)
             write_batch(data_dir, batch, root=build)
             total.merge(batch.report)
         if total.unreadable and not skip_unreadable:
@@ -221,7 +132,7 @@ def rebuild(
             )
         if total.unreadable:
             frame = quarantine_frame(unreadable_rows(total.unreadable))
-            write_tables(data_dir, {"quarantine": frame}, root=build)
+            write_tables(data_dir, {"quarantine": frame}, root=build, tables=registry.tables)
             total.table_rows["quarantine"] = total.table_rows.get("quarantine", 0) + frame.height
         total.check()
         data_dir.makedirs(data_dir.path(build))  # no pages at all: an empty set of tables
@@ -237,18 +148,15 @@ def rebuild(
     return total
 
 
-def run_rebuild_command(settings, skip_unreadable: bool = False) -> int:
+def run_rebuild_command(
+    settings: Settings, skip_unreadable: bool = False, *, data_dir: DataDir | None = None
+) -> int:
     """`bsg-analytics rebuild`, under the sync lock (a rebuild never races a sync): one
     summary line on stdout, exit code 0 (unreadable raw pages are counted and the first one
     named in it); or one line on stderr, exit code 1, with the tables left as they were."""
-    import sys
-
-    from bsg_analytics.locking import sync_lock
-
     started = time.perf_counter()
-    data_dir = None
     try:
-        data_dir = DataDir(settings.data_dir)
+        data_dir = data_dir or DataDir(settings.data_dir)
         with sync_lock(data_dir):
             report = rebuild(data_dir, settings.zone, skip_unreadable=skip_unreadable)
     except SwapIncomplete as exc:

@@ -1,0 +1,51 @@
+"""The streams, one file each, and the registry the pipeline iterates.
+
+=================  ================================================  =========  ==========
+stream             endpoint(s)                                       planning   written
+=================  ================================================  =========  ==========
+messages           GET /api/messages                                 window     streamed
+campaigns          GET /api/campaign (filter[type]=sms|rcs)          window     at end
+campaign_detail    GET /api/campaigns/{id}/detail                    ids        at end
+legacy_sms         GET /rest/sms/{id}, /rest/sms/reference/{ref}     lookup     at end
+legacy_task        GET /rest/sms/task/{id}, else /rest/sms/{id}      lookup     at end
+=================  ================================================  =========  ==========
+
+A new stream is a new module here declaring a `Stream` (`base.py` says what each field
+means) plus its tables in `bsg_analytics.schemas.tables`, and one line in `REGISTRY`.
+"""
+
+from __future__ import annotations
+
+from bsg_analytics.streams import campaign_detail, campaigns, legacy_sms, legacy_task, messages
+from bsg_analytics.streams.base import (
+    Job,
+    Planning,
+    Registry,
+    RunContext,
+    Stream,
+    Transform,
+    TransformOutput,
+    Written,
+)
+
+REGISTRY = Registry(
+    [
+        messages.STREAM,
+        campaigns.STREAM,
+        campaign_detail.STREAM,
+        legacy_sms.STREAM,
+        legacy_task.STREAM,
+    ]
+)
+
+__all__ = [
+    "REGISTRY",
+    "Job",
+    "Planning",
+    "Registry",
+    "RunContext",
+    "Stream",
+    "Transform",
+    "TransformOutput",
+    "Written",
+]
