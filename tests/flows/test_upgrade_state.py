@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import polars as pl
 
 from bsg_analytics.pipeline import run_sync
+from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.settings import load_settings
 from bsg_analytics.state import SyncState
 from bsg_analytics.status import describe
@@ -65,3 +67,51 @@ def test_the_previous_mains_state_is_read_continued_and_upgraded(tmp_path):
     # and the incremental sync after it plans from the new watermark
     nxt = describe(settings, now=later)["next_sync"]
     assert nxt["basis"] == "watermark" and nxt["takes_over"] is None
+
+
+V2 = Path(__file__).parents[1] / "fixtures" / "datadir_v2"
+
+
+def test_a_data_directory_of_the_previous_main_is_continued_and_rebuilt(tmp_path):
+    """The whole data directory main wrote at 1963f58 (state version 2, streams undeclared):
+    the interrupted run is taken over with its two done jobs, the sync ends with every
+    message of the range, and a rebuild from its raw pages gives the same tables."""
+    from bsg_analytics.rebuild import rebuild
+    from bsg_analytics.transforms.writer import read_table
+    from bsg_simulator.testing import TEST_NOW
+
+    data = tmp_path / "D"
+    shutil.copytree(V2, data)
+    old_run = json.loads((data / "state" / "run.json").read_text())
+    assert old_run["version"] == 2 and len(old_run["done"]) == 2
+    settings = load_settings(
+        api_url="http://bsg.test", rest_url="http://bsg.test", api_token="t",
+        data_dir=str(data), timezone="UTC",
+    )  # fmt: skip
+    d = DataDir(data)
+    info = describe(settings, date(2026, 9, 7), now=TEST_NOW - timedelta(minutes=50))
+    assert info["next_sync"]["takes_over"] == old_run["run_id"]
+    assert info["next_sync"]["jobs_already_done"] == 2
+
+    sim = make_simulator(messages=3000, seed=3)
+    with inprocess_transport(sim) as transport:
+        report = run_sync(
+            settings, date(2026, 9, 7), transport=transport, now=TEST_NOW - timedelta(minutes=50)
+        )
+    assert report.took_over == old_run["run_id"] and report.windows_skipped == 2
+    assert not (data / "state" / "run.json").exists()
+    archived = json.loads((data / "state" / "runs" / f"{report.run_id}.json").read_text())
+    assert archived["windows"] and archived["campaign_windows"]  # where version 2 kept them
+
+    messages = read_table(d, "messages")
+    truth = sim.ground_truth_messages().filter(
+        (pl.col("created_at") >= datetime(2026, 9, 7, tzinfo=UTC))
+        & (pl.col("created_at") < report.until)
+    )
+    assert messages["message_id"].is_unique().all()
+    assert set(truth["message_id"]) <= set(messages["message_id"])
+
+    before = {t: read_table(d, t).sort(TABLES[t].columns) for t in TABLES if t != "quarantine"}
+    rebuild(d, "UTC")
+    for table, frame in before.items():
+        assert read_table(d, table).sort(TABLES[table].columns).equals(frame), table
