@@ -34,7 +34,7 @@ from bsg_analytics.extract import LegacyResult
 from bsg_analytics.locking import sync_lock
 from bsg_analytics.planning import Plan, plan_windows
 from bsg_analytics.raw import RawPage, RawStore, new_run_id
-from bsg_analytics.schemas.statuses import FINAL_CAMPAIGN_STATUSES
+from bsg_analytics.schemas.statuses import campaign_is_open
 from bsg_analytics.settings import Settings
 from bsg_analytics.state import SyncState, reset_state
 from bsg_analytics.storage import DataDir
@@ -638,7 +638,7 @@ def still_open(
     for is gone). Final statuses are dropped by `SyncState.finish_run`."""
     gone = set(not_found)
     out = {i: s for i, s in previously_open.items() if i not in seen and i not in gone}
-    out.update({i: s for i, s in seen.items() if s not in FINAL_CAMPAIGN_STATUSES})
+    out.update({i: s for i, s in seen.items() if campaign_is_open(s)})
     return dict(sorted(out.items()))
 
 

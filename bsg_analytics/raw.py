@@ -19,14 +19,19 @@ itself (permissions, the network) is not a bad page: it is raised either way.
 from __future__ import annotations
 
 import gzip
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import orjson
 
 from bsg_analytics.storage import RAW, DataDir
+
+DATE_DIR = "%Y-%m-%d"  # the fetched date folder
+RUN_ID_TIME = "%Y%m%dT%H%M%S"  # the start time a run id begins with
 
 
 @dataclass
@@ -73,8 +78,7 @@ class UnreadablePage:
         """The stream, from the meta or else from the path (`raw/<stream>/<date>/...`)."""
         if self.meta and isinstance(self.meta.get("stream"), str):
             return self.meta["stream"]
-        parts = self.path.split("/")
-        return parts[-5] if len(parts) >= 5 else ""
+        return page_location(self.path).stream
 
     @property
     def fetched_at(self) -> datetime:
@@ -85,16 +89,10 @@ class UnreadablePage:
                 return _aware(datetime.fromisoformat(self.meta["fetched_at"]))
             except (KeyError, TypeError, ValueError):
                 pass
-        parts = self.path.split("/")
-        if len(parts) >= 4:
+        where = page_location(self.path)
+        for text, fmt in ((where.run_id.split("Z", 1)[0], RUN_ID_TIME), (where.date, DATE_DIR)):
             try:
-                return datetime.strptime(parts[-3].split("Z", 1)[0], "%Y%m%dT%H%M%S").replace(
-                    tzinfo=UTC
-                )
-            except ValueError:
-                pass
-            try:
-                return datetime.strptime(parts[-4], "%Y-%m-%d").replace(tzinfo=UTC)
+                return datetime.strptime(text, fmt).replace(tzinfo=UTC)
             except ValueError:
                 pass
         return datetime(1970, 1, 1, tzinfo=UTC)
@@ -111,10 +109,25 @@ def _aware(ts: datetime) -> datetime:
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    import uuid
-
+    """`<yyyymmddThhmmss>Z-<hex>`: sorts by start time, unique."""
     now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%S}Z-{uuid.uuid4().hex[:6]}"
+    return f"{now:{RUN_ID_TIME}}Z-{uuid.uuid4().hex[:6]}"
+
+
+class PageLocation(NamedTuple):
+    """Where a page lies: ``D/raw/<stream>/<fetched date>/<run id>/<group>/<seq>.<ext>``."""
+
+    stream: str
+    date: str
+    run_id: str
+    group: str
+    seq: str
+
+
+def page_location(path: str) -> PageLocation:
+    """The parts of a page's path (empty strings where the path is too short)."""
+    parts = ["", "", "", "", "", *path.split("/")][-5:]
+    return PageLocation(*parts)
 
 
 class RawStore:
@@ -125,7 +138,7 @@ class RawStore:
         return self.data_dir.path(
             RAW,
             page.stream,
-            f"{page.fetched_at:%Y-%m-%d}",
+            f"{page.fetched_at:{DATE_DIR}}",
             page.run_id,
             _safe(page.group),
             f"{page.seq:06d}",
@@ -206,10 +219,10 @@ class RawStore:
                 yield page
 
 
-def _landing_order(meta_path: str) -> tuple:
-    # .../raw/<stream>/<date>/<run_id>/<group>/<seq>.meta.json : order by date, run, stream
-    parts = meta_path.split("/")
-    return (parts[-4], parts[-3], parts[-5], parts[-2], parts[-1])
+def _landing_order(meta_path: str) -> tuple[str, ...]:
+    """Landing order: fetched date, run, stream, group, seq."""
+    at = page_location(meta_path)
+    return (at.date, at.run_id, at.stream, at.group, at.seq)
 
 
 def _safe(text: str) -> str:

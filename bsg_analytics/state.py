@@ -45,7 +45,7 @@ from typing import Any
 
 import orjson
 
-from bsg_analytics.schemas.statuses import FINAL_CAMPAIGN_STATUSES
+from bsg_analytics.schemas.statuses import campaign_is_open
 from bsg_analytics.storage import STATE, DataDir
 from bsg_client.windows import Window
 
@@ -403,9 +403,7 @@ class SyncState:
                 raise StateError(f"run {run.run_id} still has {left} jobs to do")
             if open_campaigns is not None:
                 self.open_campaigns = {
-                    int(k): str(v)
-                    for k, v in open_campaigns.items()
-                    if v not in FINAL_CAMPAIGN_STATUSES
+                    int(k): str(v) for k, v in open_campaigns.items() if campaign_is_open(v)
                 }
             candidates = [t for t in (run.until, run.read_since()) if t is not None]
             new = min(candidates) if candidates else None
@@ -428,7 +426,7 @@ class SyncState:
         open, final ones leave it. Saved at once."""
         with self._lock:
             for cid, status in statuses.items():
-                if status in FINAL_CAMPAIGN_STATUSES:
+                if not campaign_is_open(status):
                     self.open_campaigns.pop(int(cid), None)
                 else:
                     self.open_campaigns[int(cid)] = str(status)

@@ -28,9 +28,7 @@ def table_rows(data_dir: DataDir) -> dict[str, int]:
     out: dict[str, int] = {}
     for name in TABLES:
         total = 0
-        for path in data_dir.walk_files(data_dir.path(PARQUET, name)):
-            if not path.endswith(".parquet"):
-                continue
+        for path in data_dir.table_files(name):
             with data_dir.fs.open(path, "rb") as fh:
                 total += pq.ParquetFile(fh).metadata.num_rows
         out[name] = total
@@ -40,9 +38,7 @@ def table_rows(data_dir: DataDir) -> dict[str, int]:
 def quarantine_reasons(data_dir: DataDir, limit: int = 5) -> list[tuple[str, int]]:
     """The commonest quarantine reasons (their text before the first colon), with counts."""
     counts: dict[str, int] = {}
-    for path in data_dir.walk_files(data_dir.path(PARQUET, "quarantine")):
-        if not path.endswith(".parquet"):
-            continue
+    for path in data_dir.table_files("quarantine"):
         with data_dir.fs.open(path, "rb") as fh:
             for reason in pq.read_table(fh, columns=["reason"]).column("reason").to_pylist():
                 head = str(reason).split(":", 1)[0]

@@ -53,6 +53,7 @@ PARQUET = "parquet"
 STATE = "state"
 STAGING = "staging"  # beside parquet/, never inside a dataset that readers glob
 WAREHOUSE_FILE = "warehouse.duckdb"
+PARQUET_SUFFIX = ".parquet"
 TMP_PREFIX = ".tmp-"  # `write_bytes`' temporary files, beside their target
 PROBE_PREFIX = ".probe-"  # `check_writable`'s probe, under state/
 REBUILD_PREFIX = PARQUET + ".rebuild-"  # D/parquet.rebuild-<id>/: tables being rebuilt
@@ -127,6 +128,12 @@ class DataDir:
 
     def table_uri(self, table: str) -> str:
         return self.uri(PARQUET, table)
+
+    def table_files(self, table: str, root: str = PARQUET) -> list[str]:
+        """The Parquet files of a table (`D/<root>/<table>/**/*.parquet`), sorted: the one
+        rule every reader of the tables uses (the writer's layout: `transforms.writer`)."""
+        base = self.path(root, table)
+        return sorted(p for p in self.walk_files(base) if p.endswith(PARQUET_SUFFIX))
 
     @property
     def warehouse_path(self) -> Path:

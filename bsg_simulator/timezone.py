@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from bsg_client.windows import API_TIME_FORMAT
+
 FMT_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 
@@ -78,5 +80,5 @@ class TimeZone:
     def parse(self, text: str) -> tuple[int, datetime]:
         if not FMT_RE.match(text):
             raise ValueError(text)
-        naive = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+        naive = datetime.strptime(text, API_TIME_FORMAT)
         return int(naive.replace(tzinfo=self.zone).timestamp()), naive

@@ -80,15 +80,15 @@ def run_sync_command(
             file=sys.stderr,
         )
         return 2
-    try:  # before Prefect starts: a data directory that cannot be written fails at once
-        DataDir(settings.data_dir).check_writable()
-    except (PermissionError, SettingsError) as exc:
+    try:
+        data_dir = DataDir(settings.data_dir)
+    except SettingsError as exc:
         print(f"bsg-analytics: {exc}", file=sys.stderr)
         return 2
     prepare_prefect_env()
     scrubber = Scrubber(settings.secrets())
     try:
-        report = run_with_display(settings, since, until, progress, full_refresh)
+        report = run_with_display(settings, since, until, progress, full_refresh, data_dir)
     except KeyboardInterrupt:
         print(
             "bsg-analytics: interrupted; every window written so far is kept and checkpointed: "
@@ -196,16 +196,26 @@ def _prefect_config_present() -> bool:
 
 
 def run_with_display(
-    settings: Settings, since, until, progress: bool, full_refresh: bool = False
+    settings: Settings,
+    since: date | None,
+    until: date | None,
+    progress: bool,
+    full_refresh: bool = False,
+    data_dir: DataDir | None = None,
 ) -> dict:
+    """The sync, as plain functions or as the Prefect flow (`uses_prefect`); its report."""
     display = RichProgress() if progress and sys.stderr.isatty() else None
+    data_dir = data_dir or DataDir(settings.data_dir)
     if not uses_prefect(settings):
         with display or _null():
             report = run_sync(
                 settings, since, until, progress=display, full_refresh=full_refresh,
-                finish=build_warehouse,
+                finish=build_warehouse, data_dir=data_dir,
             )  # fmt: skip
             return report.as_dict()
+    # before Prefect starts: a data directory that cannot be written fails at once (the
+    # plain path's run_sync checks it itself)
+    data_dir.check_writable()
 
     # imported here, not at the top: a sync without Prefect never pays for importing it
     from bsg_analytics.flows import sync as sync_module

@@ -69,6 +69,13 @@ CAMPAIGN_STATUSES: tuple[str, ...] = (
 )
 FINAL_CAMPAIGN_STATUSES: frozenset[str] = frozenset({"stopped", "done"})
 
+
+def campaign_is_open(status: str | None) -> bool:
+    """A campaign whose statistics can still change: any status but a final one (an unknown
+    status too: it is read again rather than frozen)."""
+    return status not in FINAL_CAMPAIGN_STATUSES
+
+
 # Routes of campaign_statistics: the campaign's own channel, and the SMS fallback of RCS.
 ROUTES: tuple[str, ...] = ("primary", "sms_fallback")
 

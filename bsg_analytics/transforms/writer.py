@@ -159,8 +159,7 @@ def replace_file(data_dir: DataDir, target: str, data: bytes) -> None:
 def read_table(data_dir: DataDir, name: str, root: str = PARQUET) -> pl.DataFrame:
     """Every partition of a table as one frame with the table's schema (empty if none)."""
     table = TABLES[name]
-    base = data_dir.path(root, name)
-    files = sorted(p for p in data_dir.walk_files(base) if p.endswith(".parquet"))
+    files = data_dir.table_files(name, root)
     if not files:
         return table.empty()
     frames = []

@@ -223,8 +223,7 @@ def _open(data_dir: DataDir, path: Path, read_only: bool) -> duckdb.DuckDBPyConn
 
 
 def _parquet_files(data_dir: DataDir, table: Table) -> list[str]:
-    root = data_dir.path("parquet", table.name)
-    return [f for f in data_dir.walk_files(root) if f.endswith(".parquet")]
+    return data_dir.table_files(table.name)
 
 
 def _read_parquet_sql(data_dir: DataDir, table: Table) -> str:
