@@ -440,13 +440,13 @@ class _Run:
                 else:
                     continue  # lookups are asked for (`run_legacy`), not planned
                 for outcome in mapper(self._context_for(jobs), jobs):
+                    if stream.observe is not None:
+                        stream.observe(outcome.result, self.context)
                     if stream.written == Written.STREAMED:
                         writer.put(outcome)
                         continue
                     writer.check()
                     at_end_pages.extend(outcome.pages)
-                    if stream.observe is not None:
-                        stream.observe(outcome.result, self.context)
                     if stream.planning == Planning.WINDOW:
                         at_end_windows.append(outcome)
                         self.progress.advance(outcome, 0)
