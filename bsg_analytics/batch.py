@@ -72,23 +72,25 @@ def transform_pages(
     zone = as_zone(zone)
     report = TransformReport()
     by_transform: dict[str, list[RawPage]] = {}
-    quarantine: list[QuarantineRow] = []
+    unknown: list[RawPage] = []
     for page in pages:
         report.pages += 1
         stream = registry.get(page.stream)
         if stream is None:
-            quarantine.append(_unknown_stream(page, report))
+            unknown.append(page)
         else:
             by_transform.setdefault(stream.transform.name, []).append(page)
 
     # each transform runs only when the batch has its pages (a window of messages has no
     # campaign or legacy pages); tables left out are conformed to empty below
     tables: dict[str, pl.DataFrame] = {}
+    quarantine: list[QuarantineRow] = []
     for transform in registry.transforms:
         if transform.name in by_transform:
             out = transform(by_transform[transform.name], zone, report)
             tables.update(out.tables)
             quarantine += out.quarantine
+    quarantine += [_unknown_stream(page, report) for page in unknown]
 
     tables[QUARANTINE.name] = quarantine_frame(quarantine)
     for name, table in registry.tables.items():

@@ -11,7 +11,8 @@ groups: `bsg_analytics.streams` (and the README's stream table).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,6 +209,21 @@ def lookup(
         desc = client.scrub(resp.data.get("errorDescription") or "")
     result.errors.append((kind, key, code, desc or f"HTTP {resp.status_code}"))
     return "error"
+
+
+def lookup_each(
+    ids: Iterable[Any], kind: str, answer: Callable[[LegacyResult, str], str]
+) -> LegacyResult:
+    """Each id of a lookup job through `answer(result, key)` (which calls `lookup`); the
+    ids it found nowhere are recorded as (kind, key) in ``not_found``."""
+    result = LegacyResult()
+    started = time.perf_counter()
+    for value in ids:
+        key = str(value)
+        if answer(result, key) == "not_found":
+            result.not_found.append((kind, key))
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 def classify_legacy(data: Any) -> str | None:

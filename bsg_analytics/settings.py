@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bsg_client.client import DEFAULT_API_URL, DEFAULT_REST_URL
+from bsg_client.servers import DEFAULT_API_URL, DEFAULT_REST_URL
 
 # the schedules of the deployments (`bsg-analytics serve`, `prefect.yaml` states them too)
 SYNC_CRON = "0 * * * *"

@@ -114,10 +114,6 @@ class RunCheckpoint:
     def windows_of(self, stream: str) -> list[Window]:
         return list(self.stream_windows.get(stream, ()))
 
-    @property
-    def keys(self) -> list[str]:
-        return list(self.jobs)
-
     def pending_jobs(self) -> list[str]:
         return [k for k in self.jobs if k not in self.done]
 
@@ -130,14 +126,6 @@ class RunCheckpoint:
             if not keys or pending.intersection(keys):
                 out.append(w)
         return out
-
-    def pending(self) -> list[Window]:
-        """Message windows not done yet."""
-        return self.pending_windows("messages")
-
-    def pending_campaign_windows(self) -> list[Window]:
-        """Campaign list windows with a type not done yet."""
-        return self.pending_windows("campaigns")
 
     @property
     def is_complete(self) -> bool:

@@ -39,14 +39,13 @@ from bsg_client.errors import (
     TransientError,
 )
 from bsg_client.limiter import AIMDLimiter, Slot
+from bsg_client.servers import DEFAULT_API_URL, DEFAULT_REST_URL
 
 if TYPE_CHECKING:
     from bsg_client.pagination import Pagination
 
 log = logging.getLogger("bsg_client")
 
-DEFAULT_API_URL = "https://one-api.bsg.world"
-DEFAULT_REST_URL = "https://api.bsg.world"
 # legacy REST "not found" codes: a normal answer, not a failure
 LEGACY_NOT_FOUND = frozenset({20, 30})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

@@ -5,6 +5,7 @@ now). A bad value raises the API's 422 (`ApiError`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .common import Query, invalid
 from .timezone import TimeZone, minus_months
@@ -47,39 +48,34 @@ def sort_way(q: Query, allowed: Sequence[str]) -> tuple[str, str]:
     return sort, way
 
 
+def _bound(q: Query, name: str, label: str, now: int, tz: TimeZone) -> tuple[int, Any] | None:
+    """(epoch seconds, local time) of one end of a window when given; the API's answers to one
+    that is malformed or after now."""
+    text = q.get(name)
+    if not text:
+        return None
+    try:
+        epoch, local = tz.parse(text)
+    except ValueError:
+        raise invalid(name, f"The {label} does not match the format Y-m-d H:i:s.") from None
+    if epoch > now:
+        raise invalid(name, f"The {label} must be a date before or equal to now.")
+    return epoch, local
+
+
 def window(
     q: Query, now: int, tz: TimeZone, name_from: str = "filter[from]", name_to: str = "filter[to]"
 ) -> tuple[int, int]:
     """(from, to) epoch seconds, both inclusive: `to` defaults to now, `from` to 3 months
     before `to` (in the account's zone)."""
-    now_local = tz.local(now)
-    to_s = q.get(name_to)
-    if to_s:
-        try:
-            to_e, to_local = tz.parse(to_s)
-        except ValueError:
-            raise invalid(
-                name_to, "The filter[to] does not match the format Y-m-d H:i:s."
-            ) from None
-        if to_e > now:
-            raise invalid(name_to, "The filter[to] must be a date before or equal to now.")
-    else:
-        to_e, to_local = now, now_local
-    from_s = q.get(name_from)
+    to_e, to_local = _bound(q, name_to, "filter[to]", now, tz) or (now, tz.local(now))
     limit_local = minus_months(to_local, 3)
-    if from_s:
-        try:
-            from_e, from_local = tz.parse(from_s)
-        except ValueError:
-            raise invalid(
-                name_from, "The filter[from] does not match the format Y-m-d H:i:s."
-            ) from None
-        if from_e > now:
-            raise invalid(name_from, "The filter[from] must be a date before or equal to now.")
-        if from_e > to_e:
-            raise invalid(name_from, "The filter[from] must be a date before filter[to].")
-        if from_local < limit_local:
-            raise invalid(name_from, "The period may not be longer than 3 months.")
-    else:
-        from_e = int(limit_local.replace(tzinfo=tz.zone).timestamp())
+    given = _bound(q, name_from, "filter[from]", now, tz)
+    if given is None:
+        return int(limit_local.replace(tzinfo=tz.zone).timestamp()), to_e
+    from_e, from_local = given
+    if from_e > to_e:
+        raise invalid(name_from, "The filter[from] must be a date before filter[to].")
+    if from_local < limit_local:
+        raise invalid(name_from, "The period may not be longer than 3 months.")
     return from_e, to_e

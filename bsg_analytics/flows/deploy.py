@@ -11,18 +11,15 @@ from bsg_analytics.flows.legacy import reconcile_flow
 from bsg_analytics.flows.sync import sync_flow
 from bsg_analytics.settings import RECONCILE_CRON, SYNC_CRON, Settings
 
-HOURLY = SYNC_CRON
-DAILY = RECONCILE_CRON
 
-
-def build_deployments(cron: str = HOURLY, reconcile_cron: str = DAILY):
+def build_deployments(cron: str = SYNC_CRON, reconcile_cron: str = RECONCILE_CRON):
     return [
         sync_flow.to_deployment(name="hourly-sync", cron=cron, tags=["bsg"]),
         reconcile_flow.to_deployment(name="daily-reconcile", cron=reconcile_cron, tags=["bsg"]),
     ]
 
 
-def serve_flows(settings: Settings, cron: str = HOURLY) -> None:
+def serve_flows(settings: Settings, cron: str = SYNC_CRON) -> None:
     if not os.environ.get("PREFECT_API_URL"):
         print(
             "bsg-analytics: `serve` needs a Prefect API: start one with `prefect server start` "

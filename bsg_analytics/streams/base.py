@@ -60,18 +60,6 @@ class Job:
     variant: str | None = None
     ids: tuple[Any, ...] = ()
 
-    @property
-    def kind(self) -> str:
-        """The stream's name (the name this field had before streams were declared)."""
-        return self.stream
-
-
-class Result(Protocol):
-    """What reading a job gives back: the raw pages it landed, and for window jobs whether
-    the window came back whole (see `bsg_analytics.extract.WindowResult`)."""
-
-    raw_paths: list[str]
-
 
 class Extract(Protocol):
     def __call__(

@@ -4,10 +4,9 @@ person asks for (`bsg-analytics legacy --sms-id ... --reference ...`)."""
 
 from __future__ import annotations
 
-import time
 from functools import partial
 
-from bsg_analytics.extract import LegacyResult, lookup
+from bsg_analytics.extract import LegacyResult, lookup, lookup_each
 from bsg_analytics.raw import RawStore
 from bsg_analytics.streams.base import Job, Planning, Stream, Written
 from bsg_analytics.streams.legacy import LEGACY_TRANSFORM
@@ -18,28 +17,25 @@ NAME = "legacy_sms"
 LOOKUPS = {"sms_ids": "sms", "references": "reference"}
 
 
+# job variant -> raw group prefix, and the client's call that looks a key up
+_PATHS = {"sms": ("sms", "legacy_sms"), "reference": ("ref", "legacy_sms_by_reference")}
+
+
 def lookup_sms(
     client: BSGClient, raw_store: RawStore, job: Job, run_id: str, *, parallel: int, attempt: int
 ) -> LegacyResult:
     """Each id (variant ``sms``) or reference (``reference``) of the job, one call each."""
-    result = LegacyResult()
-    started = time.perf_counter()
-    for value in job.ids:
-        key = str(value)
-        if job.variant == "reference":
-            got = lookup(
-                client, raw_store, result, run_id, "reference", key, f"ref-{key}", 0,
-                partial(client.legacy_sms_by_reference, key),
-            )  # fmt: skip
-        else:
-            got = lookup(
-                client, raw_store, result, run_id, "sms", key, f"sms-{key}", 0,
-                partial(client.legacy_sms, key),
-            )  # fmt: skip
-        if got == "not_found":
-            result.not_found.append((job.variant or "sms", key))
-    result.seconds = time.perf_counter() - started
-    return result
+    kind = job.variant or "sms"
+    prefix, method = _PATHS[kind]
+    call = getattr(client, method)
+
+    def answer(result: LegacyResult, key: str) -> str:
+        return lookup(
+            client, raw_store, result, run_id, kind, key, f"{prefix}-{key}", 0,
+            partial(call, key),
+        )  # fmt: skip
+
+    return lookup_each(job.ids, kind, answer)
 
 
 STREAM = Stream(

@@ -4,10 +4,9 @@ page's shape; such an answer is an SMS body and lands as `legacy_sms`)."""
 
 from __future__ import annotations
 
-import time
 from functools import partial
 
-from bsg_analytics.extract import LegacyResult, lookup
+from bsg_analytics.extract import LegacyResult, lookup, lookup_each
 from bsg_analytics.raw import RawStore
 from bsg_analytics.streams.base import Job, Planning, Stream, Written
 from bsg_analytics.streams.legacy import LEGACY_TRANSFORM
@@ -21,10 +20,8 @@ def lookup_tasks(
     client: BSGClient, raw_store: RawStore, job: Job, run_id: str, *, parallel: int, attempt: int
 ) -> LegacyResult:
     """Each task id of the job: the task path first, then the plain SMS path."""
-    result = LegacyResult()
-    started = time.perf_counter()
-    for value in job.ids:
-        key = str(value)
+
+    def answer(result: LegacyResult, key: str) -> str:
         got = "not_found"
         for seq, shape in enumerate(("task", "plain")):
             got = lookup(
@@ -33,10 +30,9 @@ def lookup_tasks(
             )  # fmt: skip
             if got != "not_found":
                 break
-        if got == "not_found":
-            result.not_found.append(("task", key))
-    result.seconds = time.perf_counter() - started
-    return result
+        return got
+
+    return lookup_each(job.ids, "task", answer)
 
 
 STREAM = Stream(

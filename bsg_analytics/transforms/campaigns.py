@@ -38,13 +38,13 @@ from .common import (
     QuarantineRow,
     Spec,
     TransformReport,
-    body_text,
     conform,
     fetched_series,
     float_text_to_money_text,
     get_path,
     int_expr,
     money_expr,
+    page_object,
     parse_times,
     quarantine_row,
     scalar_text,
@@ -337,18 +337,22 @@ def _parse_list_pages(
     return parsed
 
 
+def _with_data_list(body: JSON) -> dict[str, JSON] | None:
+    return body if isinstance(body, dict) and isinstance(body.get("data"), list) else None
+
+
+def _detail_object(body: JSON) -> dict[str, JSON] | None:
+    rec = unwrap_detail(body)
+    return rec if isinstance(rec, dict) else None
+
+
 def _list_body(
     page: RawPage, report: TransformReport, quarantine: list[QuarantineRow]
 ) -> dict[str, JSON] | None:
     """A list page's body (an object with a `data` list), or None: quarantined whole."""
-    try:
-        body = orjson.loads(page.body)
-    except orjson.JSONDecodeError as exc:
-        reason, raw = f"not JSON: {exc}", body_text(page)
-    else:
-        if isinstance(body, dict) and isinstance(body.get("data"), list):
-            return body
-        reason, raw = "unexpected page shape: no `data` list", orjson.dumps(body).decode()
+    body, reason, raw = page_object(page, _with_data_list, "unexpected page shape: no `data` list")
+    if body is not None:
+        return body
     counts = report.stream("campaigns")
     counts.records_in += 1
     counts.quarantined += 1
@@ -433,15 +437,11 @@ def _detail_record(
     page: RawPage, report: TransformReport, quarantine: list[QuarantineRow]
 ) -> dict[str, JSON] | None:
     """A detail body's campaign object (unwrapped from its locale), or None: quarantined."""
-    try:
-        body = orjson.loads(page.body)
-    except orjson.JSONDecodeError as exc:
-        reason, raw = f"not JSON: {exc}", body_text(page)
-    else:
-        rec = unwrap_detail(body)
-        if isinstance(rec, dict):
-            return rec
-        reason, raw = "unexpected page shape: expected an object", orjson.dumps(body).decode()
+    rec, reason, raw = page_object(
+        page, _detail_object, "unexpected page shape: expected an object"
+    )
+    if rec is not None:
+        return rec
     report.stream("campaign_detail").quarantined += 1
     report.pages_quarantined += 1
     quarantine.append(quarantine_row(page, reason, raw))

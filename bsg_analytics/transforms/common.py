@@ -395,6 +395,21 @@ def body_text(page: RawPage) -> str:
     return page.body.decode("utf-8", errors="replace")
 
 
+def page_object(
+    page: RawPage, pick: Callable[[JSON], dict[str, JSON] | None], shape: str
+) -> tuple[dict[str, JSON] | None, str, str]:
+    """The object `pick` finds in a page's body, else None with the quarantine reason and
+    raw text: "not JSON: ..." and the body, or `shape` and the body re-encoded."""
+    try:
+        body = orjson.loads(page.body)
+    except orjson.JSONDecodeError as exc:
+        return None, f"not JSON: {exc}", body_text(page)
+    found = pick(body)
+    if found is not None:
+        return found, "", ""
+    return None, shape, orjson.dumps(body).decode()
+
+
 def to_utc_naive(ts: datetime) -> datetime:
     if ts.tzinfo is None:
         return ts
