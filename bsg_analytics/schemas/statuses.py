@@ -7,7 +7,41 @@ views count with them (the SQL views read ``SENT_STATUSES``/``DELIVERED_STATUSES
 
 from __future__ import annotations
 
-# Message statuses from the SMS reference page, in the page's order.
+# Message statuses as the provider's description publishes them (`MessageStatus` of
+# `GET /api/messages` in its OpenAPI file), in its order.
+MESSAGE_STATUSES: tuple[str, ...] = (
+    "scheduled",
+    "moderation",
+    "accepted",
+    "sending",
+    "sent",
+    "delivered",
+    "expired",
+    "failed",
+    "undelivered",
+    "unknown",
+    "read",
+    "not_viber_user",
+    "not_service_user",
+)
+# The per-status counts of a campaign detail (`StatisticsData`): the statuses above but
+# `not_service_user`, plus `not_rcs_user`.
+CAMPAIGN_STATISTIC_STATUSES: tuple[str, ...] = (
+    "delivered",
+    "sent",
+    "scheduled",
+    "moderation",
+    "accepted",
+    "sending",
+    "expired",
+    "failed",
+    "undelivered",
+    "unknown",
+    "read",
+    "not_viber_user",
+    "not_rcs_user",
+)
+# The reference pages' lists (SMS page: ten, in its order; the RCS page adds `read`).
 SMS_STATUSES: tuple[str, ...] = (
     "delivered",
     "scheduled",
@@ -20,16 +54,15 @@ SMS_STATUSES: tuple[str, ...] = (
     "undelivered",
     "unknown",
 )
-# RCS adds `read` (the RCS reference page).
 RCS_STATUSES: tuple[str, ...] = (*SMS_STATUSES, "read")
-DOCUMENTED_MESSAGE_STATUSES: frozenset[str] = frozenset(RCS_STATUSES)
-
-# Seen in the provider's SDK, not in its reference pages (README, API quirks). Still data:
-# kept, and reported.
-UNDOCUMENTED_MESSAGE_STATUSES: frozenset[str] = frozenset(
-    {"not_rcs_user", "not_viber_user", "not_service_user"}
+# Every status somebody published for a message or a campaign's count of messages: a value
+# outside it is still data (kept, and reported).
+KNOWN_MESSAGE_STATUSES: frozenset[str] = frozenset(MESSAGE_STATUSES) | frozenset(
+    CAMPAIGN_STATISTIC_STATUSES
 )
-KNOWN_MESSAGE_STATUSES: frozenset[str] = DOCUMENTED_MESSAGE_STATUSES | UNDOCUMENTED_MESSAGE_STATUSES
+# Those not on the reference pages (kept for the names the simulator's quirks use).
+UNDOCUMENTED_MESSAGE_STATUSES: frozenset[str] = KNOWN_MESSAGE_STATUSES - frozenset(RCS_STATUSES)
+DOCUMENTED_MESSAGE_STATUSES: frozenset[str] = frozenset(RCS_STATUSES)
 
 # The provider's definitions (the campaign list page's statistics).
 DELIVERED_STATUSES: frozenset[str] = frozenset({"delivered", "read"})
@@ -54,18 +87,35 @@ FINAL_MESSAGE_STATUSES: frozenset[str] = frozenset(
     | UNDOCUMENTED_MESSAGE_STATUSES
 )
 
-CHANNELS: tuple[str, ...] = ("sms", "rcs")
-SOURCES: tuple[str, ...] = ("web", "rest")
+# Message types (`MessageType`): the channels of `messages.channel`.
+CHANNELS: tuple[str, ...] = ("sms", "viber", "rcs", "whatsapp", "hlr")
+# The types `GET /api/campaigns` lists (its `filter[type]`), one read each.
+CAMPAIGN_LIST_TYPES: tuple[str, ...] = ("sms", "rcs", "whatsapp")
+# Where a message falls back to (`alternative_channels` of a message: `sms` or `viber`).
+FALLBACK_CHANNELS: tuple[str, ...] = ("sms", "viber")
+# How a message was made (`MessageSource`).
+SOURCES: tuple[str, ...] = (
+    "web",
+    "rest",
+    "smpp",
+    "xml",
+    "twoway",
+    "twoway_api",
+    "2fa",
+    "voicebot",
+)
 
-# Campaign statuses (seeds 002, 003); `stopped` and `done` are final.
+# Campaign statuses (`CampaignStatus`; the pages list all but `moderation`); `stopped` and
+# `done` are final.
 CAMPAIGN_STATUSES: tuple[str, ...] = (
     "creation",
-    "spam",
     "scheduled",
     "sending",
+    "done",
     "paused",
     "stopped",
-    "done",
+    "spam",
+    "moderation",
 )
 FINAL_CAMPAIGN_STATUSES: frozenset[str] = frozenset({"stopped", "done"})
 
@@ -76,8 +126,24 @@ def campaign_is_open(status: str | None) -> bool:
     return status not in FINAL_CAMPAIGN_STATUSES
 
 
-# Routes of campaign_statistics: the campaign's own channel, and the SMS fallback of RCS.
+# Routes of campaign_statistics: the campaign's own channel, and its SMS fallback.
 ROUTES: tuple[str, ...] = ("primary", "sms_fallback")
 
-# Suggestion kinds of an RCS card.
-SUGGESTION_KINDS: tuple[str, ...] = ("phone", "url", "reply")
+# Suggestion kinds of an RCS card: the description's `type` (`link`, `call`); a suggestion
+# without one (the RCS page's sample) is a `link` when it has a `url`, a `call` when it has a
+# `phone`, else a `reply`.
+SUGGESTION_KINDS: tuple[str, ...] = ("link", "call", "reply")
+
+# Legacy REST statuses: `GET /rest/sms/{id}`, `POST /rest/sms/getStatus`; Viber adds two.
+LEGACY_SMS_STATUSES: tuple[str, ...] = (
+    "new",
+    "waiting",
+    "sent",
+    "delivered",
+    "failed",
+    "rejected",
+    "expired",
+    "deleted",
+    "unknown",
+)
+LEGACY_VIBER_STATUSES: tuple[str, ...] = (*LEGACY_SMS_STATUSES, "not_viber_user", "undeliverable")

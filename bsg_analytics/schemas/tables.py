@@ -51,7 +51,7 @@ MESSAGES = Table(
     name="messages",
     key=("message_id",),
     partition="created_date",
-    description="one message, SMS or RCS, in the latest state seen",
+    description="one message of any channel (sms, viber, rcs, whatsapp, hlr), latest state",
     schema={
         "message_id": pl.Int64(),
         "campaign_id": pl.Int64(),
@@ -68,11 +68,17 @@ MESSAGES = Table(
         "delivered_at": UTC_TS,
         "amount_value": MONEY,
         "amount_currency": pl.String(),
+        # the SMS fallback's parts and ids (an SMS fallback only; see fallback_*)
         "fallback_sms_parts": pl.Int32(),
         "fallback_sms_ids": pl.List(pl.Int64()),
         "country": pl.String(),
         "parts": pl.Int32(),
         "options_json": pl.String(),
+        # where the message fell back to (`alternative_channels`: sms or viber), and the
+        # fallback's parts and message ids; null when it did not fall back
+        "fallback_channel": pl.String(),
+        "fallback_parts": pl.Int32(),
+        "fallback_ids": pl.List(pl.Int64()),
         "created_date": pl.Date(),
         "extracted_at": UTC_TS,
     },
@@ -88,6 +94,7 @@ RCS_CARDS = Table(
         "card_index": pl.Int32(),
         "text": pl.String(),
         "media_url": pl.String(),
+        "title": pl.String(),
         "created_date": pl.Date(),
         "extracted_at": UTC_TS,
     },
@@ -106,6 +113,7 @@ RCS_SUGGESTIONS = Table(
         "kind": pl.String(),
         "phone": pl.String(),
         "url": pl.String(),
+        "postback_data": pl.String(),
         "created_date": pl.Date(),
         "extracted_at": UTC_TS,
     },
@@ -213,6 +221,41 @@ LEGACY_TASKS = Table(
         "expired": pl.Int64(),
         "undeliverable": pl.Int64(),
         "unknown": pl.Int64(),
+        # the task endpoint's other counters (`GET /rest/sms/task/{id}`)
+        "total": pl.Int64(),
+        "queued": pl.Int64(),
+        "accepted": pl.Int64(),
+        "enroute": pl.Int64(),
+        "extracted_at": UTC_TS,
+    },
+)
+
+LEGACY_VIBER = Table(
+    name="legacy_viber",
+    key=("message_id",),
+    partition=None,
+    description="one legacy REST Viber status, with the SMS it fell back to (alt_route)",
+    schema={
+        "message_id": pl.Int64(),
+        "msisdn": pl.String(),
+        "reference": pl.String(),
+        "time_in": UTC_TS,
+        "time_sent": UTC_TS,
+        "time_dr": UTC_TS,
+        "status": pl.String(),
+        "price": MONEY,
+        "currency": pl.String(),
+        # the first entry of `alt_route` (the SMS fallback) and its `alt_route_messages` entry
+        "alt_channel": pl.String(),
+        "alt_message_id": pl.Int64(),
+        "alt_status": pl.String(),
+        "alt_price": MONEY,
+        "alt_currency": pl.String(),
+        "alt_time_in": UTC_TS,
+        "alt_time_sent": UTC_TS,
+        "alt_time_dr": UTC_TS,
+        "alt_sender": pl.String(),
+        "alt_text": pl.String(),
         "extracted_at": UTC_TS,
     },
 )
@@ -245,6 +288,7 @@ TABLES: dict[str, Table] = {
         CAMPAIGN_STATISTICS,
         LEGACY_SMS,
         LEGACY_TASKS,
+        LEGACY_VIBER,
         QUARANTINE,
     )
 }
