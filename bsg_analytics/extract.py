@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,6 +164,28 @@ def read_window(
             s.total,
             " (the server stopped giving new ids)" if s.stalled else "",
         )
+    return result
+
+
+def combine_reads(
+    result: WindowResult, parts: Sequence[WindowResult], distinct_ids: int
+) -> WindowResult:
+    """`result` as the sum of several reads of one window (its listings of one type each):
+    pages, records, duplicates, re-reads, seconds and raw paths add up; the total is the
+    totals' sum (unknown when one is); whole when every read is; stalled when one is.
+    `distinct_ids` is the number of distinct ids over all of them (the caller counts it: a
+    record served by two reads is one id)."""
+    result.pages = sum(p.pages for p in parts)
+    result.records = sum(p.records for p in parts)
+    result.distinct_ids = distinct_ids
+    result.duplicates = sum(p.duplicates for p in parts)
+    result.rereads = sum(p.rereads for p in parts)
+    totals = [p.total for p in parts]
+    result.total = None if any(t is None for t in totals) else sum(t or 0 for t in totals)
+    result.complete = bool(parts) and all(p.complete for p in parts)
+    result.stalled = any(p.stalled for p in parts)
+    result.seconds = sum(p.seconds for p in parts)
+    result.raw_paths = [path for p in parts for path in p.raw_paths]
     return result
 
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         BSGClient,
         ClientStats,
         api_message,
+        jwt_times,
         legacy_error_code,
         parse_retry_after,
     )
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     )
     from bsg_client.limiter import AIMDLimiter
     from bsg_client.pagination import Page, PageStats, Pagination, page_total, paginate
-    from bsg_client.servers import DEFAULT_API_URL, DEFAULT_REST_URL
+    from bsg_client.servers import DEFAULT_API_URL, DEFAULT_REST_URL, PAGE_LIMITS
     from bsg_client.windows import (
         API_TIME_FORMAT,
         Window,
@@ -41,6 +42,7 @@ __all__ = [
     "API_TIME_FORMAT",
     "DEFAULT_API_URL",
     "DEFAULT_REST_URL",
+    "PAGE_LIMITS",
     "AIMDLimiter",
     "ApiResponse",
     "BSGAPIError",
@@ -58,6 +60,7 @@ __all__ = [
     "Window",
     "api_message",
     "format_api_time",
+    "jwt_times",
     "legacy_error_code",
     "page_total",
     "paginate",
@@ -70,10 +73,12 @@ __all__ = [
 _MODULES = {
     "DEFAULT_API_URL": "servers",
     "DEFAULT_REST_URL": "servers",
+    "PAGE_LIMITS": "servers",
     "ApiResponse": "client",
     "BSGClient": "client",
     "ClientStats": "client",
     "api_message": "client",
+    "jwt_times": "client",
     "legacy_error_code": "client",
     "parse_retry_after": "client",
     "BSGAPIError": "errors",

@@ -3,9 +3,14 @@
 A sync `httpx.Client` (pooled keep-alive connections, timeouts, TLS verified by default,
 redirects not followed by httpx) shared by every thread of a run, with:
 
-- auth: a static bearer token, or an API key exchanged at ``POST /api/auth/login`` and
-  renewed once per request on a 401 (``POST /api/auth/refresh``, else a new login);
-  ``X-API-KEY`` for legacy REST. A header goes only to its own base URL's origin;
+- auth: a static bearer token, or an API key exchanged at ``POST /api/auth/login``. A
+  bearer whose JWT payload says when it expires is renewed ahead of that (see *Renewing
+  ahead of expiry*); one that does not say is renewed once per request on a 401
+  (``POST /api/auth/refresh``, else a new login). ``X-API-KEY`` for legacy REST, whose
+  "invalid key" / "account blocked" answers (HTTP 200, error 2 / 4) raise `BSGAuthError`
+  like a refused bearer. A header goes only to its own base URL's origin;
+- page sizes: the configured ``page_limit`` clamped into each list endpoint's range
+  (`PAGE_LIMITS`, `BSGClient.page_limit_for`);
 - retries (stamina) of 429 (``Retry-After`` seconds or HTTP date, capped), 5xx, timeouts,
   dropped connections and truncated / non-JSON bodies, bounded by ``max_retries``: see
   *The retry policy* below, the one place that says what is retried and how long to wait;
@@ -15,7 +20,9 @@ redirects not followed by httpx) shared by every thread of a run, with:
 
 from __future__ import annotations
 
+import base64
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -24,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -39,15 +47,18 @@ from bsg_client.errors import (
     TransientError,
 )
 from bsg_client.limiter import AIMDLimiter, Slot
-from bsg_client.servers import DEFAULT_API_URL, DEFAULT_REST_URL
+from bsg_client.servers import DEFAULT_API_URL, DEFAULT_REST_URL, PAGE_LIMITS
 
 if TYPE_CHECKING:
     from bsg_client.pagination import Pagination
 
 log = logging.getLogger("bsg_client")
 
-# legacy REST "not found" codes: a normal answer, not a failure
-LEGACY_NOT_FOUND = frozenset({20, 30})
+# legacy REST `error` codes (it answers HTTP 200 with them): "not found" is a normal answer
+# of one lookup; the refused ones end the run as a refused credential (`BSGAuthError`)
+LEGACY_NOT_FOUND = frozenset({20, 30, 40})  # SMS, task, message not found
+LEGACY_REFUSED: Mapping[int, str] = {2: "Invalid API key", 4: "Account blocked"}
+LEGACY_STATUS_MAX_IDS = 100  # ids per POST /rest/sms/getStatus (the description's maxItems)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 3  # same-origin hops followed within one attempt
 USER_AGENT = "bsg-analytics/0.1 (+httpx)"
@@ -123,6 +134,56 @@ def _retry_schedule(
     )
 
 
+# Renewing ahead of expiry -----------------------------------------------------------------
+# A bearer whose JWT payload carries `exp` is renewed once `now` is within a margin of it:
+# RENEW_AHEAD_FRACTION of its life (exp - iat, or exp - the time it was obtained when it has
+# no iat), at least RENEW_AHEAD_MIN_SECONDS, at most half its life (so a short-lived token is
+# still used for half its life, not renewed on every request). Renewal: `POST
+# /api/auth/refresh` with the bearer while it is still valid (an expired one is never sent
+# there); when that fails, a new login with the login key, if one is configured; when that
+# fails too, the bearer is used until it expires (one try per token). Past its `exp`: a new
+# login, if there is a key; else the bearer is sent as it is and the API's 401 ends the run.
+# A token that is not a JWT, or has no `exp`, is renewed on a 401 only (as before).
+RENEW_AHEAD_FRACTION = 0.10
+RENEW_AHEAD_MIN_SECONDS = 300.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _claim_time(value: Any) -> float | None:
+    """A JWT time claim (seconds since the epoch) as a float; None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
+def jwt_times(token: str) -> tuple[float | None, float | None]:
+    """``(iat, exp)`` of a JWT's payload in seconds since the epoch, None for a claim it lacks
+    (both for a token that is not a JWT). The signature is not checked: the times only
+    schedule the token's renewal."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None, None
+    payload = parts[1]
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, orjson.JSONDecodeError):  # binascii.Error is a ValueError
+        return None, None
+    if not isinstance(data, Mapping):
+        return None, None
+    return _claim_time(data.get("iat")), _claim_time(data.get("exp"))
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 # -----------------------------------------------------------------------------------------
 @dataclass
 class ApiResponse:
@@ -149,7 +210,8 @@ class ClientStats:
     responses: Counter[int] = field(default_factory=Counter)  # status code -> count
     retries: Counter[str] = field(default_factory=Counter)  # reason -> count
     waits: list[float] = field(default_factory=list)  # waits chosen from Retry-After
-    renewals: int = 0
+    renewals: int = 0  # tokens replaced (refresh or a new login), ahead or after a 401
+    renewals_ahead: int = 0  # of which scheduled by the token's `exp`, not by a 401
     logins: int = 0
 
 
@@ -300,17 +362,25 @@ class BSGClient:
         transport: httpx.BaseTransport | None = None,
         http: httpx.Client | None = None,
         limiter: AIMDLimiter | None = None,
+        now: Callable[[], datetime] | None = None,
     ):
+        """`now` is the clock (an aware datetime) that schedules token renewal; tests pass
+        their own."""
         self.api_url = httpx.URL(api_url.rstrip("/"))
         self.rest_url = httpx.URL(rest_url.rstrip("/"))
         self.timezone = timezone
         self.page_limit = page_limit
         # the campaign list path that answered (the pages spell it two ways)
         self.campaign_list_path: str | None = None
+        # what the streams learnt of this server, once per client (`learn`): e.g.
+        # "messages_type_filter" (whether /api/messages honours filter[type])
+        self.learned: dict[str, Any] = {}
+        self._learn_lock = threading.Lock()
+        self._clamped: set[str] = set()  # paths whose page limit was clamped (logged once)
+        self.now = now or _utcnow
         self.max_retries = max_retries
         self.backoff_max_seconds = backoff_max_seconds
         self.backoff_initial_seconds = backoff_initial_seconds
-        self._token = _Secret(api_token)
         self._login_key = _Secret(api_login_key)
         self._rest_key = _Secret(rest_api_key)
         self.scrubber = Scrubber(
@@ -320,7 +390,12 @@ class BSGClient:
         self.stats = ClientStats()
         self._auth_lock = threading.Lock()
         self._stats_lock = threading.Lock()
-        self._token_generation = 0
+        self._token = _Secret(None)
+        self._token_generation = -1
+        self._expires_at: float | None = None  # the bearer's `exp`, when it says
+        self._renew_at: float | None = None  # when to renew it ahead of that
+        self._ahead_tried = -2  # the token generation whose renewal ahead was tried
+        self._set_token(api_token, issued=False)
         self._cancelled = threading.Event()
         self._owns_http = http is None
         if http is None:
@@ -399,16 +474,72 @@ class BSGClient:
         return bool(self._rest_key)
 
     def _bearer(self) -> tuple[str, int]:
-        """The current bearer token and its generation; logs in first if needed."""
+        """The current bearer token and its generation: logs in first if there is none, and
+        renews one that is due (*Renewing ahead of expiry*)."""
         with self._auth_lock:
-            token = self._token.value
-            if token is None:
+            if self._token.value is None:
                 if not self._login_key:
                     raise BSGAuthError(
                         "no One API credentials: set BSG_API_TOKEN or BSG_API_LOGIN_KEY"
                     )
-                token = self._login_locked()
+                self._login_locked()
+            elif self._renew_at is not None and self._clock() >= self._renew_at:
+                self._renew_ahead_locked()
+            token = self._token.value
+            assert token is not None
             return token, self._token_generation
+
+    def _clock(self) -> float:
+        return self.now().timestamp()
+
+    def _expired_locked(self) -> bool:
+        return self._expires_at is not None and self._clock() >= self._expires_at
+
+    def _renew_ahead_locked(self) -> None:
+        """The bearer is due: refresh it while it is valid, else (or when that fails) log in
+        again with the key, if there is one. A failure while it is still valid is logged and
+        the bearer is used until it expires (one try per token)."""
+        assert self._expires_at is not None
+        when = _when(self._expires_at)
+        if self._expired_locked():
+            self._renew_at = None  # one decision per token
+            if self._login_key:
+                log.info("the bearer token expired at %s; logging in again", when)
+                self._login_locked()
+                self._count_ahead()
+            # else: sent as it is (the clocks may differ); a 401 says it is refused
+            return
+        if self._ahead_tried == self._token_generation:
+            return
+        self._ahead_tried = self._token_generation
+        try:
+            if self._refresh_locked():
+                log.info("the bearer token (expiring at %s) was refreshed ahead of time", when)
+                self._count_ahead()
+                return
+            failure = "the API refused the refresh"
+        except BSGAPIError as exc:  # a transport failure: text already scrubbed
+            failure = str(exc)
+        if self._login_key:
+            try:
+                self._login_locked()
+            except BSGAPIError as exc:
+                failure += f"; {exc}"
+            else:
+                log.info("the bearer token (expiring at %s) was renewed by a new login", when)
+                self._count_ahead()
+                return
+        log.warning(
+            "could not renew the bearer token ahead of its expiry at %s (%s); it is used "
+            "until then%s",
+            when,
+            failure,
+            "" if self._login_key else " (set BSG_API_LOGIN_KEY to let the client log in)",
+        )
+
+    def _count_ahead(self) -> None:
+        with self._stats_lock:
+            self.stats.renewals_ahead += 1
 
     def _renew(self, generation: int, label: str, answer: str | None) -> None:
         """After a 401: get a new token, unless another thread already did."""
@@ -417,9 +548,14 @@ class BSGClient:
                 return  # renewed meanwhile by another thread
             if not self._login_key:
                 reason = f": {answer}" if answer else ""
+                expired = (
+                    f" (it expired at {_when(self._expires_at)})"
+                    if self._expires_at is not None and self._expired_locked()
+                    else ""
+                )
                 raise BSGAuthError(
                     self.scrub(
-                        f"{label}: the API refused the bearer token (401){reason}; "
+                        f"{label}: the API refused the bearer token (401){reason}{expired}; "
                         "check BSG_API_TOKEN (a static token cannot be renewed; "
                         "set BSG_API_LOGIN_KEY to let the client log in)"
                     ),
@@ -427,7 +563,7 @@ class BSGClient:
                     status_code=401,
                     api_message=self.scrub(answer) if answer else None,
                 )
-            if self._token and self._refresh_locked():
+            if self._refresh_locked():
                 return
             self._login_locked()
 
@@ -455,6 +591,10 @@ class BSGClient:
         return None
 
     def _refresh_locked(self) -> bool:
+        """Trade the current bearer for a new one; False when the API refuses (or when the
+        bearer has expired: an expired one is never sent to refresh)."""
+        if not self._token or self._expired_locked():
+            return False
         resp = self._auth_post("/api/auth/refresh", json=None, bearer=self._token.value)
         token = self._take_bearer(resp) if resp.status_code < 300 else None
         if token:
@@ -488,9 +628,32 @@ class BSGClient:
         self._set_token(token)
         return token
 
-    def _set_token(self, token: str) -> None:
+    def _set_token(self, token: str | None, *, issued: bool = True) -> None:
+        """`token` becomes the current bearer (a new generation); when its JWT payload says
+        when it expires, its renewal ahead of that is scheduled. `issued`: just obtained
+        from the API (a configured token is not)."""
         self._token = _Secret(token)
         self._token_generation += 1
+        self._expires_at = self._renew_at = None
+        iat, exp = jwt_times(token) if token else (None, None)
+        if exp is None:
+            return
+        now = self._clock()
+        start = iat if iat is not None and iat < exp else now
+        life = max(exp - start, 0.0)
+        margin = min(max(life * RENEW_AHEAD_FRACTION, RENEW_AHEAD_MIN_SECONDS), life / 2)
+        self._expires_at = exp
+        self._renew_at = exp - margin
+        if issued and self._renew_at <= now:
+            # due as soon as issued: this machine's clock and the API's disagree; renewing
+            # ahead would renew on every request
+            log.warning(
+                "the bearer token just issued expires at %s, which this machine's clock "
+                "puts within %.0f s: is the clock right? it is renewed on a 401 only",
+                _when(exp),
+                margin,
+            )
+            self._renew_at = None
 
     def _auth_headers(self, family: str) -> tuple[dict[str, str], int]:
         """The credential header of `family`, and the token generation it carries (-1: none)."""
@@ -498,7 +661,50 @@ class BSGClient:
             token, generation = self._bearer()
             return {"Authorization": f"Bearer {token}"}, generation
         rest_key = self._rest_key.value
-        return ({"X-API-KEY": rest_key} if rest_key else {}), -1
+        if not rest_key:
+            raise BSGAuthError("no legacy REST key: set BSG_API_KEY")
+        return {"X-API-KEY": rest_key}, -1
+
+    # what the streams learn of the server ---------------------------------------------------
+    def learn(self, fact: str, probe: Callable[[], Any]) -> Any:
+        """The answer to `fact` about this server: cached in `learned`, else `probe()`'s,
+        asked once per client (other threads asking meanwhile wait for it). A probe that
+        raises, or answers None (it could not tell), caches nothing: the next call asks
+        again."""
+        if fact in self.learned:
+            return self.learned[fact]
+        with self._learn_lock:
+            if fact not in self.learned:
+                answer = probe()
+                if answer is None:
+                    return None
+                self.learned[fact] = answer
+            return self.learned[fact]
+
+    def remember(self, fact: str, answer: Any) -> None:
+        """Replace what `learn` cached of `fact` (the server showed otherwise)."""
+        with self._learn_lock:
+            self.learned[fact] = answer
+
+    def page_limit_for(self, path: str, limit: int | None = None) -> int:
+        """`limit` (default: the configured `page_limit`) clamped into the ``page[limit]``
+        range `path` accepts (`PAGE_LIMITS`); the first clamp of each path is logged."""
+        wanted = int(limit or self.page_limit)
+        bounds = PAGE_LIMITS.get(path)
+        if bounds is None:
+            return wanted
+        low, high = bounds
+        got = min(max(wanted, low), high)
+        if got != wanted:
+            with self._stats_lock:
+                first = path not in self._clamped
+                self._clamped.add(path)
+            if first:
+                log.info(
+                    "page limit %d is outside the %d..%d that GET %s accepts: asking for %d",
+                    wanted, low, high, path, got,
+                )  # fmt: skip
+        return got
 
     # the request core ----------------------------------------------------------------------
     def _url(self, family: str, path: str) -> httpx.URL:
@@ -595,7 +801,7 @@ class BSGClient:
                 hops += 1
                 call = self._redirected(call, resp)
                 continue
-            raise self._error(call.label, status, body)
+            raise self._error(call.label, status, body, call.family)
 
     def _send(self, call: _Call, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
         """Send `call` once and read its whole body; a transport failure raises (retried or not)."""
@@ -644,7 +850,7 @@ class BSGClient:
         if status >= 300:
             accepted = call.accept_status is not None and call.accept_status(status, data)
             if reason is not None or not accepted:
-                raise self._error(call.label, status, body)
+                raise self._error(call.label, status, body, call.family)
         elif reason is not None:
             self._count_retry(BAD_BODY)
             raise TransientError(
@@ -682,9 +888,11 @@ class BSGClient:
         with self._stats_lock:
             self.stats.retries[reason] += 1
 
-    def _error(self, label: str, status: int, body: bytes) -> BSGAPIError:
+    def _error(self, label: str, status: int, body: bytes, family: str = "api") -> BSGAPIError:
         msg = api_message(_safe_json(body))
         msg = self.scrub(msg) if msg else None
+        if family == "rest" and status in (401, 403):
+            return self._legacy_refused(label, f"HTTP {status}", msg, status)
         hint = {
             401: "the API refused the credentials after a renewal",
             403: "forbidden: the credentials lack access",
@@ -695,9 +903,22 @@ class BSGClient:
         text = f"{label}: HTTP {status} ({hint})" + (f": {msg}" if msg else "")
         return cls(self.scrub(text), endpoint=label, status_code=status, api_message=msg)
 
+    def _legacy_refused(
+        self, label: str, what: str, msg: str | None, status: int | None
+    ) -> BSGAuthError:
+        """The legacy REST key refused (error 2 or 4 in a 200, or a 401/403): one line."""
+        words = " ".join(msg.split()) if msg else ""
+        text = f"the legacy REST key was refused ({label}: {what}{', ' + words if words else ''})"
+        return BSGAuthError(
+            self.scrub(text + "; check BSG_API_KEY"),
+            endpoint=label,
+            status_code=status,
+            api_message=self.scrub(words) if words else None,
+        )
+
     # endpoints -----------------------------------------------------------------------------
     def get_list_page(self, path: str, params: Mapping[str, Any]) -> ApiResponse:
-        """One page of a One API list endpoint (``/api/messages``, ``/api/campaign``)."""
+        """One page of a One API list endpoint (``/api/messages``, ``/api/campaigns``)."""
         return self.request("GET", path, params=params, validate=_validate_list_page)
 
     def paginate(
@@ -710,31 +931,87 @@ class BSGClient:
 
     def get_campaign_detail(self, campaign_id: int | str) -> ApiResponse:
         return self.request(
-            "GET", f"/api/campaigns/{campaign_id}/detail", validate=_validate_object
+            "GET", f"/api/campaigns/{_segment(campaign_id)}/detail", validate=_validate_object
         )
 
+    # legacy REST: every call answers the parsed body, "not found" and other error codes
+    # included (callers land it and read `legacy_error_code`); a refused key raises
     def legacy_sms(self, sms_id: int | str) -> ApiResponse:
-        return self._legacy(f"/rest/sms/{sms_id}")
+        """``GET /rest/sms/{id}``: one SMS."""
+        return self._legacy(f"/rest/sms/{_segment(sms_id)}")
 
     def legacy_sms_by_reference(self, reference: str) -> ApiResponse:
-        return self._legacy(f"/rest/sms/reference/{reference}")
+        """``GET /rest/sms/reference/{reference}``: one SMS by the sender's reference."""
+        return self._legacy(f"/rest/sms/reference/{_segment(reference)}")
+
+    def legacy_sms_status(self, ids: Iterable[int | str]) -> ApiResponse:
+        """``POST /rest/sms/getStatus`` with ``{"ids": [...]}``: many SMS in one call,
+        answered as ``{"result": [{id, external_id, msisdn, time_sent, time_dr, status,
+        price, currency}, ...]}``. At most `LEGACY_STATUS_MAX_IDS` (100) ids a call: callers
+        batch. ValueError: no id, more than 100, or one that is not a whole number >= 1."""
+        wanted = [_sms_id(value) for value in ids]
+        if not wanted:
+            raise ValueError("legacy_sms_status: no SMS id given")
+        if len(wanted) > LEGACY_STATUS_MAX_IDS:
+            raise ValueError(
+                f"legacy_sms_status: {len(wanted)} ids given, at most "
+                f"{LEGACY_STATUS_MAX_IDS} a call; send them in batches"
+            )
+        return self._legacy("/rest/sms/getStatus", method="POST", json={"ids": wanted})
+
+    def legacy_viber(self, viber_id: int | str) -> ApiResponse:
+        """``GET /rest/viber/{id}``: one Viber message, with its SMS fallback (`alt_route`)."""
+        return self._legacy(f"/rest/viber/{_segment(viber_id)}")
+
+    def legacy_viber_by_reference(self, reference: str) -> ApiResponse:
+        """``GET /rest/viber/reference/{reference}``: one Viber message by reference."""
+        return self._legacy(f"/rest/viber/reference/{_segment(reference)}")
 
     def legacy_task(self, task_id: int | str, path_shape: str = "task") -> ApiResponse:
         """``/rest/sms/task/{id}`` (the published clients) or, with ``path_shape="plain"``,
         ``/rest/sms/{id}`` (the shape the provider's own documentation page shows)."""
-        path = f"/rest/sms/task/{task_id}" if path_shape == "task" else f"/rest/sms/{task_id}"
+        if path_shape not in ("task", "plain"):
+            raise ValueError(f"path_shape must be 'task' or 'plain', not {path_shape!r}")
+        segment = _segment(task_id)
+        path = f"/rest/sms/task/{segment}" if path_shape == "task" else f"/rest/sms/{segment}"
         return self._legacy(path)
 
-    def _legacy(self, path: str) -> ApiResponse:
+    def _legacy(self, path: str, *, method: str = "GET", json: Any = None) -> ApiResponse:
         """Legacy REST: the parsed body, errors included (``{"error": "20", ...}`` in a 200 or
-        a 4xx); callers land it and read `legacy_error_code`. 401/403 raise."""
-        return self.request(
-            "GET",
+        a 4xx); callers land it and read `legacy_error_code`. A refused key (error 2 or 4,
+        `LEGACY_REFUSED`; or HTTP 401/403) raises `BSGAuthError`."""
+        resp = self.request(
+            method,
             path,
+            json=json,
             family="rest",
             validate=_validate_object,
             accept_status=lambda status, data: legacy_error_code(data) is not None,
         )
+        code = legacy_error_code(resp.data)
+        if code is not None and code in LEGACY_REFUSED:
+            said = resp.data.get("errorDescription")
+            words = str(said) if said else LEGACY_REFUSED[code]
+            raise self._legacy_refused(resp.label, f"error {code}", words, resp.status_code)
+        return resp
+
+
+def _segment(value: object) -> str:
+    """`value` as one path segment: a reference with ``/``, ``?`` or ``#`` stays one."""
+    return quote(str(value), safe="")
+
+
+def _sms_id(value: object) -> int:
+    """An SMS id for ``getStatus``: a whole number >= 1, given as an int or its digits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        raise ValueError(f"legacy_sms_status: {value!r} is not an SMS id (a whole number)")
+    if number < 1:
+        raise ValueError(f"legacy_sms_status: {value!r} is not an SMS id (ids start at 1)")
+    return number
 
 
 def _is_answer(call: _Call, status: int) -> bool:

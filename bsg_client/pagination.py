@@ -1,6 +1,7 @@
-"""The one paginator of every One API list endpoint (``/api/messages``, ``/api/campaign``).
+"""The one paginator of every One API list endpoint (``/api/messages``, ``/api/campaigns``).
 
-Offset pages over a window whose end is pinned in the past, sorted by ``id`` ascending:
+Offset pages over a window whose end is pinned in the past, sorted by ``id`` ascending, of
+the configured page size clamped into the endpoint's range (`BSGClient.page_limit_for`):
 
 - each page is yielded as it comes (its raw bytes and parsed body), for the caller to land;
 - a read stops when the offset reaches ``meta.page.total``, on an empty page, on a page
@@ -113,7 +114,7 @@ class Pagination:
     ):
         self.client = client
         self.path = path
-        self.limit = int(limit or client.page_limit)
+        self.limit = client.page_limit_for(path, limit)
         self.base_params = {**{k: str(v) for k, v in params.items()}}
         self.base_params.setdefault("sort", sort)
         self.base_params.setdefault("way", way)
