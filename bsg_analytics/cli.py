@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -244,6 +244,121 @@ def rebuild(
     raise typer.Exit(
         run_rebuild_command(settings, skip_unreadable=skip_unreadable, data_dir=_data_dir(settings))
     )
+
+
+@app.command()
+def lookup(
+    sms_id: Annotated[
+        list[str] | None,
+        typer.Option("--id", metavar="N[,N...]", help="SMS id; repeatable or a comma list"),
+    ] = None,
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(metavar="REF", help="SMS reference (external id); repeatable"),
+    ] = None,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(metavar="T[,T...]", help="bulk task id; repeatable or a comma list"),
+    ] = None,
+    viber_id: Annotated[
+        list[str] | None,
+        typer.Option(metavar="V[,V...]", help="Viber message id; repeatable or a comma list"),
+    ] = None,
+    viber_reference: Annotated[
+        list[str] | None,
+        typer.Option(metavar="REF", help="Viber message reference; repeatable"),
+    ] = None,
+    ids_from: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILE", help="SMS ids, one a line (`#` comments, blank lines; - for stdin)"
+        ),
+    ] = None,
+    data_dir: DataDirOpt = None,
+    rest_url: Annotated[
+        str | None, typer.Option(help="legacy REST base URL (env BSG_REST_URL)")
+    ] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="the account's time zone (env BSG_TIMEZONE)")
+    ] = None,
+) -> None:
+    """Look SMS (by id, through getStatus, 100 a call; by reference), bulk tasks and Viber
+    messages up on the legacy REST API (key: BSG_API_KEY); write legacy_sms, legacy_tasks and
+    legacy_viber and rebuild the warehouse. Prints one summary line."""
+    asked: dict[str, list[Any]] = {
+        "sms_ids": _lookup_ids(sms_id, "--id", "an SMS id"),
+        "references": _lookup_texts(reference, "--reference"),
+        "task_ids": _lookup_ids(task, "--task", "a task id"),
+        "viber_ids": _lookup_ids(viber_id, "--viber-id", "a Viber id"),
+        "viber_references": _lookup_texts(viber_reference, "--viber-reference"),
+    }
+    if ids_from is not None:
+        asked["sms_ids"] += _ids_from_file(ids_from)
+    if not any(asked.values()):
+        flags = "--id, --reference, --task, --viber-id, --viber-reference or --ids-from"
+        raise fail(f"lookup needs something to look up: give {flags}", 2)
+    settings = _settings(data_dir=data_dir, rest_url=rest_url, timezone=timezone)
+    if not settings.credentials().rest_api_key:
+        raise fail("BSG_API_KEY is not set: the legacy REST lookups need its key", 2)
+    directory = _data_dir(settings)
+    from bsg_analytics.flows.run import describe_failure
+    from bsg_analytics.pipeline import run_legacy
+    from bsg_analytics.warehouse import build_warehouse
+    from bsg_client.errors import Scrubber
+
+    scrubber = Scrubber(settings.secrets())
+    try:
+        report = run_legacy(settings, **asked, finish=build_warehouse, data_dir=directory)
+    except KeyboardInterrupt:
+        raise fail("interrupted; what landed is kept in raw: run the lookup again", 130) from None
+    except Exception as exc:
+        code, line = describe_failure(exc)
+        raise fail(scrubber.scrub(line), code) from None
+    typer.echo(report.summary_line())
+    for kind, key, error, words in report.errors:
+        said = f"error {error}" if error is not None else "no answer"
+        typer.echo(f"bsg-analytics: note: {kind} {key}: {said}, {scrubber.scrub(words)}", err=True)
+    for line in report.notices:
+        typer.echo(f"bsg-analytics: note: {scrubber.scrub(line)}", err=True)
+    raise typer.Exit(0)
+
+
+def _lookup_ids(values: list[str] | None, flag: str, what: str) -> list[int]:
+    """Ids from repeated or comma-separated flags; a bad one is one line and exit 2."""
+    out: list[int] = []
+    for value in values or ():
+        for part in value.split(","):
+            out.append(_one_id(part, f"{flag} {part.strip()!r}", what))
+    return out
+
+
+def _one_id(text: str, where: str, what: str) -> int:
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and int(text) >= 1):
+        raise fail(f"{where} is not {what} (a whole number >= 1)", 2)
+    return int(text)
+
+
+def _lookup_texts(values: list[str] | None, flag: str) -> list[str]:
+    out = [v.strip() for v in values or ()]
+    if any(not v for v in out):
+        raise fail(f"{flag} was given an empty value", 2)
+    return out
+
+
+def _ids_from_file(path: str) -> list[int]:
+    """SMS ids, one a line (commas allowed too); blank lines and `#` comments skipped."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise fail(f"--ids-from {path}: cannot be read ({reason})", 2) from None
+    out: list[int] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        for part in filter(None, (p.strip() for p in line.split(","))):
+            out.append(_one_id(part, f"--ids-from {path} line {n}: {part!r}", "an SMS id"))
+    return out
 
 
 @app.command()

@@ -679,6 +679,27 @@ def _write_raw_pages(
     return written.get("messages", 0)
 
 
+# lookup argument -> what a bad value of it is called in the one line that says so
+_ID_LOOKUPS = {"sms_ids": "SMS id", "task_ids": "task id", "viber_ids": "Viber id"}
+
+
+def check_lookups(asked: Mapping[str, Iterable[Any]]) -> dict[str, tuple[Any, ...]]:
+    """The lookups asked, as tuples; ValueError (one line, naming the value) for an id that
+    is not a whole number >= 1 or an empty reference, before anything is asked."""
+    out = {arg: tuple(values) for arg, values in asked.items()}
+    for arg, values in out.items():
+        what = _ID_LOOKUPS.get(arg)
+        for value in values:
+            text = str(value).strip()
+            if what is not None and isinstance(value, bool | float):
+                raise ValueError(f"{what} {value!r} is not a whole number")
+            if what is not None and not (text.isascii() and text.isdigit() and int(text) >= 1):
+                raise ValueError(f"{what} {value!r} is not a whole number >= 1")
+            if what is None and not text:
+                raise ValueError(f"an empty {arg.removesuffix('s').replace('_', ' ')} was given")
+    return out
+
+
 def extract_legacy(
     client: BSGClient,
     raw_store: RawStore,
@@ -686,12 +707,13 @@ def extract_legacy(
     registry: Registry = REGISTRY,
     **asked: Iterable[Any],
 ) -> LegacyResult:
-    """Every lookup asked (`sms_ids=`, `references=`, `task_ids=`: the lookup arguments of
-    the registry's lookup streams), stream by stream; one result for them all."""
+    """Every lookup asked (`sms_ids=`, `references=`, `task_ids=`, `viber_ids=`,
+    `viber_references=`: the lookup arguments of the registry's lookup streams), stream by
+    stream; one result for them all. Bad ids raise ValueError before any call."""
     unknown = set(asked) - set(registry.lookup_args)
     if unknown:
         raise TypeError(f"no lookup stream takes {sorted(unknown)}")
-    ids = {arg: tuple(values) for arg, values in asked.items()}
+    ids = check_lookups(asked)
     result = LegacyResult()
     for stream in registry.planned(Planning.LOOKUP):
         for job in stream.lookup_jobs(ids):
@@ -699,31 +721,104 @@ def extract_legacy(
     return result
 
 
+@dataclass
+class LookupReport(SyncReport):
+    """A `run_legacy` report: the sync report's counts (rows per table, quarantine) and what
+    the lookups answered: found per stream, not found (kind, key), errors (kind, key, code,
+    words)."""
+
+    asked: dict[str, int] = field(default_factory=dict)  # lookup kind -> values asked
+    landed: dict[str, int] = field(default_factory=dict)
+    not_found: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[tuple[str, str, int | None, str]] = field(default_factory=list)
+    tasks_answered_as_sms: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        out = super().as_dict()
+        out["lookups"] = {
+            "asked": dict(self.asked),
+            "landed": dict(self.landed),
+            "not_found": [list(k) for k in self.not_found],
+            "errors": [list(e) for e in self.errors],
+            "tasks_answered_as_sms": list(self.tasks_answered_as_sms),
+        }
+        return out
+
+    def summary_line(self) -> str:
+        """One line: what was asked, rows written per legacy table, not found per kind,
+        errors, quarantined records."""
+        asked = ", ".join(_counted(n, k) for k, n in self.asked.items())
+        rows = ", ".join(f"{t} {self.rows.get(t, 0)}" for t in _LEGACY_TABLES)
+        missing: dict[str, int] = {}
+        for kind, _ in self.not_found:
+            missing[kind] = missing.get(kind, 0) + 1
+        gone = ", ".join(_counted(n, k) for k, n in missing.items())
+        errors = len(self.errors)
+        return (
+            f"looked up {asked or 'nothing'} in {self.seconds:.1f}s: rows written {rows}; "
+            f"not found: {gone or 'none'}; {errors} error{'' if errors == 1 else 's'}; "
+            f"{self.quarantined} quarantined"
+        )
+
+
+_LEGACY_TABLES = ("legacy_sms", "legacy_tasks", "legacy_viber")
+# a lookup kind (the job variant of a lookup argument) as the summary line says it
+_KIND_LABELS = {
+    "sms": "SMS id",
+    "reference": "SMS reference",
+    "task": "task id",
+    "viber": "Viber id",
+    "viber_reference": "Viber reference",
+}
+
+
+def _counted(n: int, kind: str) -> str:
+    label = _KIND_LABELS.get(kind, kind)
+    return f"{n} {label}{'' if n == 1 else 's'}"
+
+
 def run_legacy(
     settings: Settings,
-    sms_ids: Iterable[int] = (),
+    sms_ids: Iterable[int | str] = (),
     references: Iterable[str] = (),
-    task_ids: Iterable[int] = (),
+    task_ids: Iterable[int | str] = (),
+    viber_ids: Iterable[int | str] = (),
+    viber_references: Iterable[str] = (),
     *,
     transport=None,
     finish: Callable[[DataDir], object] | None = None,
     data_dir: DataDir | None = None,
-) -> SyncReport:
-    """Legacy REST lookups: land, transform and write `legacy_sms` / `legacy_tasks`;
-    `finish(data_dir)` runs under the lock at the end (see `run_sync`)."""
+) -> LookupReport:
+    """Legacy REST lookups: land, transform and write `legacy_sms` / `legacy_tasks` /
+    `legacy_viber`; `finish(data_dir)` runs under the lock at the end (see `run_sync`).
+    Bad ids raise ValueError before anything is asked; a refused key raises the client's
+    `BSGAuthError` (what landed before it stays in raw)."""
+    asked = check_lookups(
+        {
+            "sms_ids": sms_ids,
+            "references": references,
+            "task_ids": task_ids,
+            "viber_ids": viber_ids,
+            "viber_references": viber_references,
+        }
+    )
     data_dir = data_dir or DataDir(settings.data_dir)
     data_dir.check_writable()
     started = time.perf_counter()
-    report = SyncReport(run_id=new_run_id())
+    report = LookupReport(run_id=new_run_id())
+    kinds = {a: v for s in REGISTRY.planned(Planning.LOOKUP) for a, v in s.lookups.items()}
+    report.asked = {kinds.get(a, a): len(values) for a, values in asked.items() if values}
     with sync_lock(data_dir), BSGClient.from_settings(settings, transport=transport) as client:
         data_dir.clean_temporary()
         raw_store = RawStore(data_dir)
-        result = extract_legacy(
-            client, raw_store, report.run_id,
-            sms_ids=tuple(sms_ids), references=tuple(references), task_ids=tuple(task_ids),
-        )  # fmt: skip
+        result = extract_legacy(client, raw_store, report.run_id, REGISTRY, **asked)
         _write_pages(data_dir, raw_store, _paths(result), settings, report)
         if finish is not None:
             finish(data_dir)
+    report.landed = dict(result.landed)
+    report.not_found = list(result.not_found)
+    report.errors = list(result.errors)
+    report.tasks_answered_as_sms = list(result.tasks_answered_as_sms)
+    report.notices += notices(report.transform)
     report.seconds = time.perf_counter() - started
     return report

@@ -1,13 +1,15 @@
 """Deployments: `bsg-analytics serve` (Prefect's `serve`, one box) and `prefect.yaml` (a work
-pool and workers). Both need a Prefect API (`prefect server start`, or Prefect Cloud):
-Prefect refuses to schedule on the temporary server that local runs use."""
+pool and workers), the same three in both: `hourly-sync`, `daily-reconcile` and
+`legacy-lookups` (no schedule: run it with the ids as parameters). Both need a Prefect API
+(`prefect server start`, or Prefect Cloud): Prefect refuses to schedule on the temporary
+server that local runs use."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from bsg_analytics.flows.legacy import reconcile_flow
+from bsg_analytics.flows.legacy import legacy_flow, reconcile_flow
 from bsg_analytics.flows.sync import sync_flow
 from bsg_analytics.settings import RECONCILE_CRON, SYNC_CRON, Settings
 
@@ -16,6 +18,7 @@ def build_deployments(cron: str = SYNC_CRON, reconcile_cron: str = RECONCILE_CRO
     return [
         sync_flow.to_deployment(name="hourly-sync", cron=cron, tags=["bsg"]),
         reconcile_flow.to_deployment(name="daily-reconcile", cron=reconcile_cron, tags=["bsg"]),
+        legacy_flow.to_deployment(name="legacy-lookups", tags=["bsg"]),
     ]
 
 

@@ -17,18 +17,33 @@ def legacy_flow(
     sms_ids: list[int] | None = None,
     references: list[str] | None = None,
     task_ids: list[int] | None = None,
+    viber_ids: list[int] | None = None,
+    viber_references: list[str] | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> dict:
-    """Look up single SMS by id or reference and bulk tasks by id on the legacy REST API."""
+    """Look up single SMS by id (through getStatus, 100 a call) or reference, bulk tasks by
+    id, and Viber messages by id or reference on the legacy REST API; write `legacy_sms`,
+    `legacy_tasks`, `legacy_viber` and rebuild the warehouse. The `legacy-lookups`
+    deployment runs it (`prefect deployment run bsg-legacy-lookups/legacy-lookups
+    --param sms_ids='[1, 2]'`); the key comes from the worker's BSG_API_KEY."""
+    if not (sms_ids or references or task_ids or viber_ids or viber_references):
+        raise ValueError(
+            "nothing to look up: give sms_ids, references, task_ids, viber_ids or viber_references"
+        )
     settings = settings_from(overrides)
     report = run_legacy(
         settings,
         sms_ids=sms_ids or [],
         references=references or [],
         task_ids=task_ids or [],
+        viber_ids=viber_ids or [],
+        viber_references=viber_references or [],
         finish=build_warehouse,
     )
-    get_run_logger().info("legacy lookups: %s", report.rows)
+    logger = get_run_logger()
+    logger.info("%s", report.summary_line())
+    for line in report.notices:
+        logger.info("%s", line)
     return report.as_dict()
 
 

@@ -1,14 +1,19 @@
 """The streams, one file each, and the registry the pipeline iterates.
 
-=================  ================================================  =========  ==========
-stream             endpoint(s)                                       planning   written
-=================  ================================================  =========  ==========
-messages           GET /api/messages                                 window     streamed
-campaigns          GET /api/campaign (filter[type]=sms|rcs)          window     at end
-campaign_detail    GET /api/campaigns/{id}/detail                    ids        at end
-legacy_sms         GET /rest/sms/{id}, /rest/sms/reference/{ref}     lookup     at end
-legacy_task        GET /rest/sms/task/{id}, else /rest/sms/{id}      lookup     at end
-=================  ================================================  =========  ==========
+=================  ==================================================  =========  ==========
+stream             endpoint(s)                                         planning   written
+=================  ==================================================  =========  ==========
+messages           GET /api/messages                                   window     streamed
+campaigns          GET /api/campaign (filter[type]=sms|rcs)            window     at end
+campaign_detail    GET /api/campaigns/{id}/detail                      ids        at end
+legacy_sms         POST /rest/sms/getStatus (ids, 100 a call), GET     lookup     at end
+                   /rest/sms/reference/{ref}, else /rest/sms/{id}
+legacy_task        GET /rest/sms/task/{id}, else /rest/sms/{id}        lookup     at end
+legacy_viber       GET /rest/viber/{id}, /rest/viber/reference/{ref}   lookup     at end
+=================  ==================================================  =========  ==========
+
+The lookup streams (`bsg-analytics lookup`, the `legacy-lookups` deployment) share one
+transform (`streams.legacy`), into `legacy_sms`, `legacy_tasks` and `legacy_viber`.
 
 A new stream is a new module here declaring a `Stream` (`base.py` says what each field
 means) plus its tables in `bsg_analytics.schemas.tables`, and one line in `REGISTRY`.
@@ -16,7 +21,14 @@ means) plus its tables in `bsg_analytics.schemas.tables`, and one line in `REGIS
 
 from __future__ import annotations
 
-from bsg_analytics.streams import campaign_detail, campaigns, legacy_sms, legacy_task, messages
+from bsg_analytics.streams import (
+    campaign_detail,
+    campaigns,
+    legacy_sms,
+    legacy_task,
+    legacy_viber,
+    messages,
+)
 from bsg_analytics.streams.base import (
     Job,
     Planning,
@@ -35,6 +47,7 @@ REGISTRY = Registry(
         campaign_detail.STREAM,
         legacy_sms.STREAM,
         legacy_task.STREAM,
+        legacy_viber.STREAM,
     ]
 )
 

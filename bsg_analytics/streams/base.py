@@ -15,7 +15,7 @@ Plannings:
   one by one; `window_days` gives a window's length, `variants` the reads per window.
 - ``ids``: jobs by id, chosen while the run goes (campaign details: the campaigns the list
   jobs saw, and those still open); read again every run, never checkpointed.
-- ``lookup``: jobs by the ids a person asks for (`bsg-analytics legacy ...`).
+- ``lookup``: jobs by the ids a person asks for (`bsg-analytics lookup ...`).
 - ``job``: an asynchronous job of the API (create, poll, fetch, delete).
 """
 

@@ -1,6 +1,8 @@
-"""The `legacy_task` stream: bulk tasks looked up on the legacy REST API by task id,
-``GET /rest/sms/task/{id}`` and, when that is not found, ``GET /rest/sms/{id}`` (the older
-page's shape; such an answer is an SMS body and lands as `legacy_sms`)."""
+"""The `legacy_task` stream: bulk tasks looked up on the legacy REST API by task id
+(`bsg-analytics lookup --task ...`), ``GET /rest/sms/task/{id}`` (the published path: the
+task with its counters `total`, `queued`, `accepted`, `enroute`, ...) and, when that is not
+found, ``GET /rest/sms/{id}`` (the older page's shape; an SMS body answered there lands as
+`legacy_sms`)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from functools import partial
 from bsg_analytics.extract import LegacyResult, lookup, lookup_each
 from bsg_analytics.raw import RawStore
 from bsg_analytics.streams.base import Job, Planning, Stream, Written
-from bsg_analytics.streams.legacy import LEGACY_TRANSFORM
+from bsg_analytics.streams.legacy import LEGACY_TRANSFORM, id_key, unique
 from bsg_client import BSGClient
 
 NAME = "legacy_task"
@@ -32,7 +34,7 @@ def lookup_tasks(
                 break
         return got
 
-    return lookup_each(job.ids, "task", answer)
+    return lookup_each(unique(job.ids, id_key), "task", answer)
 
 
 STREAM = Stream(

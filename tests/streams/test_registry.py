@@ -45,6 +45,7 @@ def test_the_registry_declares_every_table_and_each_stream_is_complete():
         "campaign_detail",
         "legacy_sms",
         "legacy_task",
+        "legacy_viber",
     ]
     for stream in REGISTRY.values():
         assert stream.endpoints and stream.group and stream.tables, stream.name
@@ -54,7 +55,13 @@ def test_the_registry_declares_every_table_and_each_stream_is_complete():
             assert stream.plan_ids is not None, stream.name
         if stream.planning == Planning.LOOKUP:
             assert stream.lookups, stream.name
-    assert sorted(REGISTRY.lookup_args) == ["references", "sms_ids", "task_ids"]
+    assert sorted(REGISTRY.lookup_args) == [
+        "references",
+        "sms_ids",
+        "task_ids",
+        "viber_ids",
+        "viber_references",
+    ]
     with pytest.raises(ValueError, match="declared twice"):
         Registry([*REGISTRY.values(), REGISTRY["messages"]])
 

@@ -64,6 +64,14 @@ def mixed_pages(fetched_at=T1, status="sent", run_id="run1"):
             endpoint="/rest/sms/task/555",
             run_id=run_id,
         ),
+        page(
+            "legacy_viber",
+            "legacy_published_viber_with_sms_fallback.json",
+            seq=5,
+            fetched_at=fetched_at,
+            endpoint="/rest/viber/16",
+            run_id=run_id,
+        ),
     ]
 
 
@@ -88,6 +96,7 @@ def test_layout_and_parquet_types(data_dir):
         "campaign_statistics/created_month=2021-04/data.parquet",
         "legacy_sms/data.parquet",
         "legacy_tasks/data.parquet",
+        "legacy_viber/data.parquet",
         "quarantine/extracted_date=2024-04-01/data.parquet",
     } <= names
     assert not list(root.rglob("*.partial"))
@@ -251,7 +260,7 @@ def test_run_rebuild_command_prints_one_line(data_dir, capsys):
     code = run_rebuild_command(Settings(data_dir=data_dir.root, timezone="UTC"))
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0
-    assert len(out) == 1 and out[0].startswith("rebuild: 5 pages")
+    assert len(out) == 1 and out[0].startswith("rebuild: 6 pages")
     assert read_table(data_dir, "messages").height == 3
 
 

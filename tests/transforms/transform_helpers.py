@@ -18,6 +18,7 @@ ENDPOINTS = {
     "campaign_detail": "/api/campaigns/1/detail",
     "legacy_sms": "/rest/sms/1",
     "legacy_task": "/rest/sms/task/1",
+    "legacy_viber": "/rest/viber/1",
 }
 
 
