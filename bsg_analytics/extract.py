@@ -43,6 +43,8 @@ class WindowResult:
     seconds: float = 0.0
     raw_paths: list[str] = field(default_factory=list)
     campaign_statuses: dict[int, str] = field(default_factory=dict)
+    # messages streams: campaign id -> the message types seen in it
+    message_campaigns: dict[int, set[str]] = field(default_factory=dict)
 
     @property
     def campaign_ids(self) -> list[int]:
@@ -186,6 +188,9 @@ def combine_reads(
     result.stalled = any(p.stalled for p in parts)
     result.seconds = sum(p.seconds for p in parts)
     result.raw_paths = [path for p in parts for path in p.raw_paths]
+    for part in parts:
+        for cid, types in part.message_campaigns.items():
+            result.message_campaigns.setdefault(cid, set()).update(types)
     return result
 
 

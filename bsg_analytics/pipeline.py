@@ -368,6 +368,9 @@ def _notices_of(plan: Plan) -> list[str]:
             f"replaced unfinished run {plan.retires}, which asked for another range; "
             f"its {plan.carried_windows} unread windows were read in this run"
         )
+    catch_up = plan.catch_up_notice()
+    if catch_up is not None:
+        out.append(catch_up)
     return out
 
 

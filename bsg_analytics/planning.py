@@ -1,18 +1,29 @@
 """What a sync will read: `plan_windows` turns the settings, the saved state and the range
 asked into a `Plan` of window jobs for every window stream of the registry, on the fixed grid
-(`bsg_client.windows.GRID_ORIGIN`), taking an unfinished run over or retiring it."""
+(`bsg_client.windows.GRID_ORIGIN`), taking an unfinished run over or retiring it.
+
+A variant added to a stream since its history was read (the WhatsApp campaign list: the
+previous version read the sms and rcs lists only) is read once over that history
+(`catch_up_windows`): the ranges whose jobs of some variant the archived checkpoints
+(``D/state/runs/``) and the unfinished one record as done, less those done for the new
+variant and those the plan reads anyway, become jobs of the new variant alone
+(`Plan.variant_windows`). The archives are only read while the last finished run lacks a
+variant, so once a run with the catch-up finished, planning costs one file read again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
+import orjson
+
 from bsg_analytics.raw import new_run_id
 from bsg_analytics.settings import Settings
-from bsg_analytics.state import SyncState, job_key
-from bsg_analytics.streams import REGISTRY, Job, Planning, Registry
+from bsg_analytics.state import RUNS_DIR, RunCheckpoint, SyncState, iter_archived_runs, job_key
+from bsg_analytics.storage import STATE
+from bsg_analytics.streams import REGISTRY, Job, Planning, Registry, Stream
 from bsg_client import Window, split_windows
 from bsg_client.windows import GRID_ORIGIN, to_instant
 
@@ -48,6 +59,9 @@ class Plan:
     carried_done: dict[str, datetime] = field(default_factory=dict)  # job -> read began
     carried_windows: int = 0  # windows of a retired run added to this plan
     registry: Registry = field(default=REGISTRY, repr=False)
+    # stream -> variant -> windows read for that variant only: a variant added since the
+    # stream's history was read, read once over it (`catch_up_windows`)
+    variant_windows: dict[str, dict[str, list[Window]]] = field(default_factory=dict)
 
     @property
     def windows(self) -> list[Window]:
@@ -65,12 +79,43 @@ class Plan:
 
     @property
     def jobs(self) -> list[Job]:
-        """Every window job, stream by stream in the registry's order."""
+        """Every window job, stream by stream in the registry's order (a stream's catch-up
+        jobs, `variant_windows`, after its own)."""
+        out: list[Job] = []
+        for name, windows in self.stream_windows.items():
+            out += self.registry[name].window_jobs(windows)
+            for variant, extra in self.variant_windows.get(name, {}).items():
+                out += [
+                    Job(name, job_key(name, w.key, variant), window=w, variant=variant)
+                    for w in extra
+                ]
+        return out
+
+    @property
+    def catch_up_jobs(self) -> list[Job]:
+        """The jobs of `variant_windows` (a new variant read once over the history)."""
         return [
-            job
-            for name, windows in self.stream_windows.items()
-            for job in self.registry[name].window_jobs(windows)
+            Job(name, job_key(name, w.key, variant), window=w, variant=variant)
+            for name, by_variant in self.variant_windows.items()
+            for variant, windows in by_variant.items()
+            for w in windows
         ]
+
+    def catch_up_notice(self) -> str | None:
+        """One line on the catch-up jobs of this plan, or None when there are none."""
+        parts = []
+        for name, by_variant in self.variant_windows.items():
+            for variant, windows in by_variant.items():
+                if windows:
+                    start = min(w.start for w in windows)
+                    end = max(w.end for w in windows)
+                    parts.append(
+                        f"{name} {variant} ({len(windows)} windows, {start:%Y-%m-%d %H:%M} .. "
+                        f"{end:%Y-%m-%d %H:%M} UTC)"
+                    )
+        if not parts:
+            return None
+        return "reading once over the range synced before they were added: " + "; ".join(parts)
 
     @property
     def message_jobs(self) -> list[tuple[str, Window]]:
@@ -205,6 +250,9 @@ def plan_windows(
             merged = {*stream_windows[stream.name], *extra}
             stream_windows[stream.name] = sorted(merged, key=lambda w: (w.start, w.end))
             carried_windows += len(extra)
+    variant_windows = catch_up_windows(
+        settings, state, registry, stream_windows, grid, exclude_unfinished=same
+    )
     plan = Plan(
         stream_windows=stream_windows,
         since=start,
@@ -217,8 +265,140 @@ def plan_windows(
         retires=previous.run_id if previous is not None and not same else None,
         carried_windows=carried_windows,
         registry=registry,
+        variant_windows=variant_windows,
     )
     if same and previous is not None:
         keys = set(plan.job_keys)
         plan.carried_done = {k: t for k, t in previous.done.items() if k in keys}
     return plan
+
+
+# --- catch-up of a variant added since the history was read ---------------------------------
+
+Interval = tuple[datetime, datetime]
+_KEY_TIME = "%Y%m%dT%H%M%SZ"
+
+
+def _key_interval(window_key: str) -> Interval | None:
+    """``20260101T000000Z..20260108T000000Z`` (`Window.key`) -> its instants, or None."""
+    start, sep, end = window_key.partition("..")
+    if not sep:
+        return None
+    try:
+        a, b = (datetime.strptime(t, _KEY_TIME).replace(tzinfo=UTC) for t in (start, end))
+    except ValueError:
+        return None
+    return (a, b) if a < b else None
+
+
+def done_intervals(
+    checkpoints: Iterable[RunCheckpoint], stream: str
+) -> dict[str | None, list[Interval]]:
+    """Variant (None for a stream without variants) -> the windows of its done jobs of
+    `stream` in `checkpoints`, as intervals (merged)."""
+    out: dict[str | None, list[Interval]] = {}
+    for cp in checkpoints:
+        for key in cp.done:
+            head, _, window_key = key.rpartition("/")
+            name, _, variant = head.partition("/")
+            interval = _key_interval(window_key)
+            if name == stream and interval is not None:
+                out.setdefault(variant or None, []).append(interval)
+    return {v: _union(iv) for v, iv in out.items()}
+
+
+def _union(intervals: Iterable[Interval]) -> list[Interval]:
+    merged: list[Interval] = []
+    for a, b in sorted(intervals):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _minus(intervals: list[Interval], cut: list[Interval]) -> list[Interval]:
+    """`intervals` less `cut` (both merged)."""
+    out: list[Interval] = []
+    for a, b in intervals:
+        pieces = [(a, b)]
+        for c, d in cut:
+            pieces = [
+                piece
+                for x, y in pieces
+                for piece in ((x, min(y, c)), (max(x, d), y))
+                if piece[0] < piece[1]
+            ]
+        out += pieces
+    return out
+
+
+def _last_run_variants(state: SyncState, stream: str) -> set[str] | None:
+    """The variants of `stream` the last finished run did jobs of, from its archived
+    checkpoint; None when there is no such checkpoint to read."""
+    last = getattr(state, "last_run", None)
+    data_dir = getattr(state, "data_dir", None)
+    if last is None or data_dir is None:
+        return None
+    path = data_dir.path(STATE, RUNS_DIR, f"{last.run_id}.json")
+    try:
+        if not data_dir.exists(path):
+            return None
+        cp = RunCheckpoint.from_json(data_dir.read_bytes(path))
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    return {v for v in done_intervals([cp], stream) if v is not None}
+
+
+def _archived_checkpoints(state: SyncState) -> list[RunCheckpoint]:
+    out = []
+    for data in iter_archived_runs(state.data_dir):
+        try:
+            out.append(RunCheckpoint.from_json(orjson.dumps(data)))
+        except (KeyError, TypeError, ValueError):
+            continue  # an archive this version cannot read: its range is not counted
+    return out
+
+
+def catch_up_windows(
+    settings: Settings,
+    state: SyncState | None,
+    registry: Registry,
+    stream_windows: Mapping[str, list[Window]],
+    grid: dict[str, Any],
+    *,
+    exclude_unfinished: bool = False,
+) -> dict[str, dict[str, list[Window]]]:
+    """Stream -> variant -> the windows to read for that variant alone: where a job of some
+    other variant of the stream is done in a checkpoint of `state` (archived runs, and the
+    unfinished run unless `exclude_unfinished`: a takeover plans its catch-up again, with
+    the same keys, so that the jobs it did stay done), a job of this variant is not, and
+    `stream_windows` (read for every variant) do not reach. Nothing is read from the
+    archives while the last finished run has jobs of every variant of every stream."""
+    if state is None or getattr(state, "last_run", None) is None:
+        return {}
+    streams: list[Stream] = [
+        s for s in registry.planned(Planning.WINDOW) if s.variants and s.name in stream_windows
+    ]
+    lacking = []
+    for stream in streams:
+        read = _last_run_variants(state, stream.name)
+        if read is None or not set(stream.variants) <= read:
+            lacking.append(stream)
+    if not lacking:
+        return {}
+    checkpoints = _archived_checkpoints(state)
+    if state.run is not None and not exclude_unfinished:
+        checkpoints.append(state.run)
+    out: dict[str, dict[str, list[Window]]] = {}
+    for stream in lacking:
+        done = done_intervals(checkpoints, stream.name)
+        synced = _union(iv for ivs in done.values() for iv in ivs)
+        planned = _union((w.start, w.end) for w in stream_windows[stream.name])
+        days = stream.window_days(settings) if stream.window_days else settings.window_days
+        for variant in stream.variants:
+            missing = _minus(_minus(synced, done.get(variant, [])), planned)
+            windows = [w for a, b in missing for w in split_windows(a, b, days, **grid)]
+            if windows:
+                out.setdefault(stream.name, {})[variant] = windows
+    return out

@@ -123,7 +123,7 @@ CAMPAIGNS = Table(
     name="campaigns",
     key=("campaign_id",),
     partition="created_month",
-    description="one campaign from the list and its detail",
+    description="one campaign from the list and its detail (Viber and HLR: the detail alone)",
     merge_groups=(
         (
             "list_extracted_at",
@@ -133,6 +133,7 @@ CAMPAIGNS = Table(
                 "list_sent",
                 "fallback_delivered",
                 "fallback_sent",
+                "list_currency",
                 "list_extracted_at",
             ),
         ),
@@ -162,6 +163,8 @@ CAMPAIGNS = Table(
         "list_sent": pl.Int64(),
         "fallback_delivered": pl.Int64(),
         "fallback_sent": pl.Int64(),
+        # the list's `currency`; `currency` is the detail's, else this one (`merge.FALLBACKS`)
+        "list_currency": pl.String(),
         "detail_extracted_at": UTC_TS,
         # when the list page / the detail body behind this row were fetched
         "list_extracted_at": UTC_TS,

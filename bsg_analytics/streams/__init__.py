@@ -3,8 +3,10 @@
 =================  ==================================================  =========  ==========
 stream             endpoint(s)                                         planning   written
 =================  ==================================================  =========  ==========
-messages           GET /api/messages                                   window     streamed
-campaigns          GET /api/campaign (filter[type]=sms|rcs)            window     at end
+messages           GET /api/messages (per channel with filter[type]    window     streamed
+                   when the server honours it)
+campaigns          GET /api/campaigns, else /api/campaign              window     at end
+                   (filter[type]=sms|rcs|whatsapp)
 campaign_detail    GET /api/campaigns/{id}/detail                      ids        at end
 legacy_sms         POST /rest/sms/getStatus (ids, 100 a call), GET     lookup     at end
                    /rest/sms/reference/{ref}, else /rest/sms/{id}

@@ -103,11 +103,14 @@ class Transform:
 @dataclass
 class RunContext:
     """What the jobs of one sync learn along the way, for the streams planned after them:
-    campaigns seen (id -> status) by list and detail jobs, and details that answered 404."""
+    campaigns seen (id -> status) by list and detail jobs, details that answered 404, and the
+    campaigns the messages read belong to (id -> message types: a Viber or HLR campaign is
+    never listed, so its detail is planned from its messages)."""
 
     open_campaigns: dict[int, str] = field(default_factory=dict)  # open at the plan's start
     seen: dict[int, str] = field(default_factory=dict)
     not_found: set[int] = field(default_factory=set)
+    message_campaigns: dict[int, set[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

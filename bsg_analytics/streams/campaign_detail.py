@@ -1,7 +1,13 @@
 """The `campaign_detail` stream: ``GET /api/campaigns/{id}/detail`` for every campaign the
-list jobs of the run saw and every campaign still open from earlier runs (its statistics
-keep changing until it is final). Read every run, never checkpointed; transformed with the
-list pages (`campaigns.CAMPAIGNS_TRANSFORM`)."""
+list jobs of the run saw, every campaign still open from earlier runs (its statistics keep
+changing until it is final), and every campaign of a type no list shows (Viber, HLR: not
+in `CAMPAIGN_LIST_TYPES`) whose id the run's messages carry (`RunContext.message_campaigns`,
+filled by the messages stream; absent, none). Read every run, never checkpointed;
+transformed with the list pages (`campaigns.CAMPAIGNS_TRANSFORM`): a campaign only known
+from its detail gets its row from the detail alone.
+
+The published body is ``{"data": {...}}``; the pages' ``{"en-US": {...}}`` and a bare object
+are read too (`unwrap_detail`)."""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from typing import Any
 
 from bsg_analytics.extract import DetailResult, land
 from bsg_analytics.raw import RawStore
+from bsg_analytics.schemas.statuses import CAMPAIGN_LIST_TYPES
 from bsg_analytics.streams.base import Job, Planning, RunContext, Stream, Written
 from bsg_analytics.streams.campaigns import CAMPAIGNS_TRANSFORM, DETAIL_STREAM
 from bsg_analytics.transforms.campaigns import unwrap_detail
@@ -23,7 +30,7 @@ CHUNK = 25  # campaign details per job
 
 
 def detail_status(data: Any) -> str | None:
-    """The campaign's status in a detail body (wrapped in a locale key or bare)."""
+    """The campaign's status in a detail body (in `data`, in a locale key, or bare)."""
     obj = unwrap_detail(data)
     if isinstance(obj, Mapping) and obj.get("status") is not None:
         return str(obj["status"])
@@ -72,9 +79,30 @@ def _extract(
     return extract_campaign_details(client, raw_store, job.ids, run_id, parallel=parallel)
 
 
+def unlisted_campaigns(message_campaigns: Mapping[Any, Any] | None) -> set[int]:
+    """The campaign ids of messages of a type no campaign list shows (Viber, HLR), from
+    `message_campaigns`: campaign id -> the message type(s) seen with it (a type, or a
+    collection of them). Ids that are not positive integers are left out."""
+    out: set[int] = set()
+    for cid, kinds in (message_campaigns or {}).items():
+        if isinstance(kinds, str) or not isinstance(kinds, Iterable):
+            kinds = (kinds,)
+        if not any(str(k).strip().lower() not in CAMPAIGN_LIST_TYPES for k in kinds):
+            continue
+        try:
+            n = int(cid)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if n > 0:
+            out.add(n)
+    return out
+
+
 def _plan_ids(context: RunContext) -> list[int]:
-    """The campaigns seen by this run's list jobs, and those still open before it."""
-    return sorted(set(context.seen) | set(context.open_campaigns))
+    """The campaigns seen by this run's list jobs, those still open before it, and those no
+    list can show whose ids this run's messages carry (`unlisted_campaigns`)."""
+    from_messages = unlisted_campaigns(context.message_campaigns)
+    return sorted(set(context.seen) | set(context.open_campaigns) | from_messages)
 
 
 def _observe(result: Any, context: RunContext) -> None:

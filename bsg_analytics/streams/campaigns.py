@@ -1,7 +1,9 @@
-"""The `campaigns` stream: the campaign list, ``GET /api/campaign`` (or its other spelling,
-``/api/campaigns``), by creation-time window and once per campaign type. Its pages wait for
-the campaign details of the same run: list and detail columns meet in one transform
-(`CAMPAIGNS_TRANSFORM`, shared with `campaign_detail`)."""
+"""The `campaigns` stream: the campaign list, ``GET /api/campaigns`` (the published path; the
+pages' ``/api/campaign`` is tried when it answers 404), by creation-time window and once per
+listable type (``filter[type]``: `CAMPAIGN_LIST_TYPES`, sms, rcs and whatsapp; Viber and HLR
+campaigns are never listed, their details are read from the campaign ids of their messages,
+`campaign_detail`). Its pages wait for the campaign details of the same run: list and detail
+columns meet in one transform (`CAMPAIGNS_TRANSFORM`, shared with `campaign_detail`)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 
 from bsg_analytics.extract import WindowResult, read_window, reread_group
 from bsg_analytics.raw import RawPage, RawStore
-from bsg_analytics.schemas.statuses import CHANNELS
+from bsg_analytics.schemas.statuses import CAMPAIGN_LIST_TYPES
 from bsg_analytics.schemas.tables import CAMPAIGN_STATISTICS, CAMPAIGNS
 from bsg_analytics.settings import Settings
 from bsg_analytics.streams.base import (
@@ -35,8 +37,9 @@ log = logging.getLogger("bsg_analytics.extract")
 
 NAME = "campaigns"
 DETAIL_STREAM = "campaign_detail"
-LIST_PATHS = ("/api/campaign", "/api/campaigns")  # the page's text, its curl example
-CAMPAIGN_TYPES: tuple[str, ...] = CHANNELS  # `filter[type]`: one list read per channel
+# the published path first; the pages' spelling only when the published one answers 404
+LIST_PATHS = ("/api/campaigns", "/api/campaign")
+CAMPAIGN_TYPES: tuple[str, ...] = CAMPAIGN_LIST_TYPES  # `filter[type]`: one list read each
 WINDOW_DAYS = MAX_GRID_DAYS  # the longest grid step within 3 calendar months
 
 
@@ -51,8 +54,9 @@ def extract_campaigns_window(
     attempt: int = 1,
 ) -> WindowResult:
     """Campaigns of one type (one of `CAMPAIGN_TYPES`; ask for each) created in `window`;
-    the result carries each campaign's id and status as seen. A 404 on the first page of
-    one spelling of the list path tries the other; the one that answers is remembered."""
+    the result carries each campaign's id and status as seen. The list path is the one
+    that answered before (`client.campaign_list_path`), else `LIST_PATHS` in order: a 404 on
+    the first page of one tries the next; the one that answers is remembered."""
     if campaign_type not in CAMPAIGN_TYPES:
         raise ValueError(f"campaign_type must be one of {CAMPAIGN_TYPES}")
     group = reread_group(f"{window.key}.type={campaign_type}", attempt)

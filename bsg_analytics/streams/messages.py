@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable, Mapping
 from datetime import tzinfo
+from functools import partial
 from typing import Any
 
 from bsg_analytics.extract import WindowResult, combine_reads, read_window, reread_group
@@ -41,7 +42,15 @@ from bsg_analytics.raw import RawPage, RawStore
 from bsg_analytics.schemas.statuses import CHANNELS
 from bsg_analytics.schemas.tables import MESSAGES, RCS_CARDS, RCS_SUGGESTIONS
 from bsg_analytics.settings import Settings
-from bsg_analytics.streams.base import Job, Planning, Stream, Transform, TransformOutput, Written
+from bsg_analytics.streams.base import (
+    Job,
+    Planning,
+    RunContext,
+    Stream,
+    Transform,
+    TransformOutput,
+    Written,
+)
 from bsg_analytics.transforms.common import TransformReport
 from bsg_analytics.transforms.messages import transform_messages
 from bsg_client import BSGClient, Window
@@ -124,7 +133,10 @@ def extract_messages_window(
     result = WindowResult(NAME, window.key, reread_group(window.key, attempt))
     honoured = type_filter_honoured(client, window)
     if honoured is False:
-        return read_window(client, raw_store, NAME, PATH, window.params(), result, run_id, parallel)
+        return read_window(
+            client, raw_store, NAME, PATH, window.params(), result, run_id, parallel,
+            partial(note_campaigns, result=result),
+        )  # fmt: skip
     return _read_by_channel(
         client, raw_store, window, run_id, result, parallel, attempt, decide=honoured is None
     )
@@ -151,9 +163,10 @@ def _read_by_channel(
         part = WindowResult(NAME, window.key, group, channel)
         served: set[str] = set()
 
-        def on_page(page: Page, served: set[str] = served) -> None:
+        def on_page(page: Page, served: set[str] = served, part: WindowResult = part) -> None:
             ids.update(i for i in page.ids if i is not None)
             served.update(_types(page.records))
+            note_campaigns(page, part)
 
         params = {**window.params(), "filter[type]": channel}
         read_window(client, raw_store, NAME, PATH, params, part, run_id, parallel, on_page)
@@ -183,6 +196,24 @@ def _read_by_channel(
             log.debug("%s: filter[type] is ignored; the %s listing held it all", window, channel)
             break
     return combine_reads(result, parts, len(ids))
+
+
+def note_campaigns(page: Page, result: WindowResult) -> None:
+    """The campaign of each record and its type, as seen (`RunContext.message_campaigns`);
+    a record without a usable campaign id or type is left to the transform."""
+    for rec in page.records:
+        if not isinstance(rec, Mapping) or not isinstance(rec.get("type"), str):
+            continue
+        try:
+            cid = int(rec["campaign_id"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            continue
+        result.message_campaigns.setdefault(cid, set()).add(rec["type"].strip().lower())
+
+
+def _observe(result: WindowResult, context: RunContext) -> None:
+    for cid, types in result.message_campaigns.items():
+        context.message_campaigns.setdefault(cid, set()).update(types)
 
 
 def _extract(
@@ -215,5 +246,6 @@ STREAM = Stream(
     extract=_extract,
     written=Written.STREAMED,
     window_days=_window_days,
+    observe=_observe,
     description="every message of every channel (sms, viber, rcs, whatsapp, hlr)",
 )

@@ -1,16 +1,25 @@
-"""`GET /api/campaign` list pages + `GET /api/campaigns/{id}/detail` bodies -> `campaigns`,
-`campaign_statistics`.
+"""`GET /api/campaigns` (or `/api/campaign`) list pages + `GET /api/campaigns/{id}/detail`
+bodies -> `campaigns`, `campaign_statistics`.
 
 Low volume (one row per campaign), so pages are decoded with orjson and flattened to text in
 Python; the typing and validation are the same column-wise rules as for messages.
 
-- the list gives `message_type`, `start_at`/`real_start_at`, `statistics {delivered, sent}`,
-  `calculated_price` (a JSON float: shortest repr -> Decimal) and the SMS fallback's
-  `statistic` (sample) or `statistics` (table) `{delivered, sent}`;
-- the detail comes in a locale envelope (`{"en-US": {...}}`, any single locale-like key that
-  wraps an object) or bare, names the start times `started_at`/`actual_start_at` (or the
-  list's names), and gives `total_messages`, `total_phones`, `total_price` (also spelt
-  `total price`), `currency` and one count per status for `primary` and `sms_fallback`.
+- the list gives `message_type` (any of the five types), `start_at`/`real_start_at`,
+  `statistics {delivered, sent}`, `calculated_price` (a nullable JSON float, the provider's
+  estimate, not the spend: shortest repr -> Decimal), `currency` (-> `list_currency`) and, on
+  the pages, the SMS fallback's `statistic` (sample) or `statistics` (table)
+  `{delivered, sent}`;
+- the detail comes as published, `{"data": {...}}`, or in the pages' locale envelope
+  (`{"en-US": {...}}`, any single locale-like key that wraps an object) or bare; it names
+  the start times `started_at`/`actual_start_at` (or the list's names), gives its `type`,
+  `total_messages`, `total_phones`, `total_price` (a decimal string, 2 or 7 places; also
+  spelt `total price`), `currency`, and one count per status (the 13 of
+  `CAMPAIGN_STATISTIC_STATUSES`, an unknown one is kept and reported) for `primary` and
+  `sms_fallback`. `alternative_channels` is `[]` or null when there was no fallback (no
+  `sms_fallback` rows), or `{sms: {statistics}}` (the pages: `statistic`).
+
+`campaigns.currency` is the detail's currency, else the list's (`merge.FALLBACKS`). A campaign
+no list shows (Viber, HLR: their ids come from messages) gets its row from its detail alone.
 """
 
 from __future__ import annotations
@@ -73,6 +82,7 @@ LIST_RECORD_SPEC: dict[str, Spec] = {
     "statistics": _STATS2,
     "statistic": _STATS2,
     "calculated_price": None,
+    "currency": None,
     "alternative_channels": {"sms": {"statistic": _STATS2, "statistics": _STATS2}},
 }
 LIST_PAGE_SPEC: dict[str, Spec] = {
@@ -107,15 +117,22 @@ DETAIL_SPEC: dict[str, Spec] = {
 _SHARED_TEXT = ["id", "name", "sender", "status", "channel", "start", "real_start", "finished"]
 _SHARED_TEXT += ["created"]
 LIST_COLUMNS = [*_SHARED_TEXT, "calc_price", "l_deliv", "l_sent", "f_deliv", "f_sent"]
+LIST_COLUMNS += ["list_currency"]  # the list's `currency` (`campaigns.list_currency`)
 DETAIL_COLUMNS = [*_SHARED_TEXT, "total_messages", "total_phones", "total_price", "currency"]
 
 
+DATA_ENVELOPE = "data"  # the published detail: `{"data": {...}}`
+
+
 def unwrap_detail(body: JSON) -> JSON:
-    """`{"en-US": {...}}` (any one locale-like key around an object) or the bare object."""
+    """A detail body's campaign object: `{"data": {...}}` (published), `{"en-US": {...}}`
+    (the pages: any one locale-like key around an object), or the bare object."""
+    if not isinstance(body, dict) or "id" in body:
+        return body
+    if isinstance(body.get(DATA_ENVELOPE), dict):
+        return body[DATA_ENVELOPE]
     if (
-        isinstance(body, dict)
-        and len(body) == 1
-        and "id" not in body
+        len(body) == 1
         and isinstance(next(iter(body.values())), dict)
         and LOCALE_RE.match(next(iter(body)))
     ):
@@ -123,7 +140,24 @@ def unwrap_detail(body: JSON) -> JSON:
     return body
 
 
+def _envelope_extras(body: JSON) -> set[str]:
+    """Keys beside `data` in a published detail body (reported as unknown fields)."""
+    if isinstance(body, dict) and "id" not in body and isinstance(body.get(DATA_ENVELOPE), dict):
+        return {str(k) for k in body if k != DATA_ENVELOPE}
+    return set()
+
+
+def _without_empty_fallback(rec: dict[str, JSON]) -> dict[str, JSON]:
+    """`alternative_channels: []` (the published detail when nothing fell back) read as null;
+    any other list stays a wrong type."""
+    alt = rec.get("alternative_channels")
+    if isinstance(alt, list) and not alt:
+        return {**rec, "alternative_channels": None}
+    return rec
+
+
 def _list_row(rec: dict[str, JSON]) -> dict[str, str | None]:
+    rec = _without_empty_fallback(rec)
     return {
         "id": scalar_text(rec.get("id")),
         "name": scalar_text(rec.get("name")),
@@ -151,6 +185,7 @@ def _list_row(rec: dict[str, JSON]) -> dict[str, str | None]:
                 "alternative_channels.sms.statistics.sent",
             )
         ),
+        "list_currency": scalar_text(rec.get("currency")),
     }
 
 
@@ -174,6 +209,7 @@ def _detail_row(rec: dict[str, JSON]) -> dict[str, str | None]:
 
 def _detail_stats(rec: dict[str, JSON]) -> list[tuple[str, str, int]]:
     """(route, status, count) of a detail; a non-integer count raises PathError."""
+    rec = _without_empty_fallback(rec)
     out = []
     routes = (
         ("primary", get_path(rec, "statistics", "statistic")),
@@ -256,7 +292,8 @@ def transform_campaigns(
     quarantine: list[QuarantineRow] = []
     lists = _campaigns_from_lists(list_pages, zone, report, quarantine)
     details, statistics = _campaigns_from_details(detail_pages, zone, report, quarantine)
-    # list and detail merged: each column group from its own newest source (`merge.latest`)
+    # list and detail merged: each column group from its own newest source, `currency` the
+    # detail's else the list's (`merge.latest`, `merge.FALLBACKS`)
     campaigns = latest(pl.concat([lists, details], how="vertical"), "campaigns")
     report.add_unknown_statuses(
         "campaigns", unknown_status_counts(campaigns["status"], frozenset(CAMPAIGN_STATUSES))
@@ -341,9 +378,9 @@ def _with_data_list(body: JSON) -> dict[str, JSON] | None:
     return body if isinstance(body, dict) and isinstance(body.get("data"), list) else None
 
 
-def _detail_object(body: JSON) -> dict[str, JSON] | None:
-    rec = unwrap_detail(body)
-    return rec if isinstance(rec, dict) else None
+def _detail_body(body: JSON) -> dict[str, JSON] | None:
+    """The body when it holds a campaign object (`unwrap_detail`), else None."""
+    return body if isinstance(body, dict) and isinstance(unwrap_detail(body), dict) else None
 
 
 def _list_body(
@@ -413,10 +450,12 @@ def _parse_detail_pages(
     unknown: set[str] = set()
     for i, page in enumerate(pages):
         counts.records_in += 1
-        rec = _detail_record(page, report, quarantine)
-        if rec is None:
+        body = _detail_record(page, report, quarantine)
+        if body is None:
             continue
-        unknown |= unknown_paths(rec, DETAIL_SPEC)
+        rec = unwrap_detail(body)
+        assert isinstance(rec, dict)  # `_detail_body` made sure
+        unknown |= unknown_paths(rec, DETAIL_SPEC) | _envelope_extras(body)
         try:
             row = _detail_row(rec)
             stats = _detail_stats(rec)
@@ -436,12 +475,10 @@ def _parse_detail_pages(
 def _detail_record(
     page: RawPage, report: TransformReport, quarantine: list[QuarantineRow]
 ) -> dict[str, JSON] | None:
-    """A detail body's campaign object (unwrapped from its locale), or None: quarantined."""
-    rec, reason, raw = page_object(
-        page, _detail_object, "unexpected page shape: expected an object"
-    )
-    if rec is not None:
-        return rec
+    """A detail body holding a campaign object (`unwrap_detail`), or None: quarantined."""
+    body, reason, raw = page_object(page, _detail_body, "unexpected page shape: expected an object")
+    if body is not None:
+        return body
     report.stream("campaign_detail").quarantined += 1
     report.pages_quarantined += 1
     quarantine.append(quarantine_row(page, reason, raw))

@@ -4,6 +4,9 @@ Rows are ordered by (version column, arrival order): the greatest `extracted_at`
 tie the row that arrived later (later page, or the new batch over the stored rows) wins.
 Tables with `merge_groups` (campaigns) merge each column group by its own version column, so a
 newer list page does not wipe the detail columns that only the detail endpoint fills.
+A column of `FALLBACKS` left null by the merge takes its fallback column's value, after every
+merge (in a batch and into Parquet): `campaigns.currency` is the detail's currency, else the
+list's (`list_currency`), whichever of the two was read last.
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ import polars as pl
 from bsg_analytics.schemas.tables import TABLES, Table
 
 ORDER = "__arrival"
+# table -> (column, the column it falls back to when null), applied after each merge
+FALLBACKS: dict[str, tuple[tuple[str, str], ...]] = {
+    "campaigns": (("currency", "list_currency"),),
+}
 
 
 def strictly_increasing(df: pl.DataFrame, key: list[str]) -> bool:
@@ -49,13 +56,13 @@ def latest(df: pl.DataFrame, table: Table | str) -> pl.DataFrame:
         return df
     key = list(t.key)
     if unique_keys(df, key):
-        return df
+        return with_fallbacks(df, t)
     df = df.with_row_index(ORDER)
     if not t.merge_groups:
         out = df.sort([t.version_column, ORDER], nulls_last=False).unique(
             subset=key, keep="last", maintain_order=True
         )
-        return out.sort(ORDER).drop(ORDER)
+        return with_fallbacks(out.sort(ORDER).drop(ORDER), t)
     grouped = {c for _, cols in t.merge_groups for c in cols}
     base_cols = [c for c in df.columns if c not in grouped]
     out = (
@@ -71,4 +78,16 @@ def latest(df: pl.DataFrame, table: Table | str) -> pl.DataFrame:
             .select([*key, *cols])
         )
         out = out.join(part, on=key, how="left", nulls_equal=True)
-    return out.sort(ORDER).drop(ORDER).select(df.columns[1:])
+    return with_fallbacks(out.sort(ORDER).drop(ORDER).select(df.columns[1:]), t)
+
+
+def with_fallbacks(df: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """`df` with each null of a `FALLBACKS` column of `table` filled from its fallback."""
+    pairs = [
+        (col, alt)
+        for col, alt in FALLBACKS.get(table.name, ())
+        if col in df.columns and alt in df.columns
+    ]
+    if not pairs:
+        return df
+    return df.with_columns(pl.coalesce(col, alt).alias(col) for col, alt in pairs)

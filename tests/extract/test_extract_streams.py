@@ -89,15 +89,15 @@ def test_campaigns_window_both_types_and_statuses(data_dir):
     assert {m.params["filter[type]"] for m in metas} == {"sms", "rcs"}
 
 
-def test_campaign_list_path_falls_back_to_plural(data_dir):
+def test_campaign_list_path_falls_back_to_the_pages_spelling(data_dir):
     fake = FakeBSG(0)
-    fake.fail(lambda r: httpx.Response(404, json={"message": "Not Found"}), "/api/campaign")
+    fake.fail(lambda r: httpx.Response(404, json={"message": "Not Found"}), "/api/campaigns")
     body = recorded("campaigns_seed003.json")
-    fake.fail(lambda r: httpx.Response(200, content=body), "/api/campaigns")
+    fake.fail(lambda r: httpx.Response(200, content=body), "/api/campaign")
     (window,) = split_windows(date(2026, 3, 1), date(2026, 3, 8), 7, "UTC", NOW)
     with make_client(fake) as client:
         res = extract_campaigns_window(client, RawStore(data_dir), window, "rcs", "r")
-        assert client.campaign_list_path == "/api/campaigns"
+        assert client.campaign_list_path == "/api/campaign"
     assert res.campaign_statuses == {1: "creation"}
 
 

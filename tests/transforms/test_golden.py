@@ -263,6 +263,7 @@ def test_campaign_list_merged_with_detail_in_envelope():
         "list_sent": 0,
         "fallback_delivered": 0,
         "fallback_sent": 0,
+        "list_currency": None,
         "detail_extracted_at": T0,
         "list_extracted_at": T0,
         "created_month": "2021-04",
