@@ -109,6 +109,9 @@ def generate(n: int, root: Path, seed: int = 11) -> dict:
         pl.lit("UA").alias("country"),
         pl.lit(1, pl.Int32).alias("parts"),
         pl.lit(None, pl.String).alias("options_json"),
+        pl.when(pl.col("fb")).then(pl.lit("sms")).alias("fallback_channel"),
+        pl.when(pl.col("fb")).then(pl.lit(1, pl.Int32)).alias("fallback_parts"),
+        pl.when(pl.col("fb")).then(pl.concat_list("fb_target")).alias("fallback_ids"),
         pl.col("created_us").cast(ts).dt.date().alias("created_date"),
         pl.lit(end, ts).alias("extracted_at"),
     )

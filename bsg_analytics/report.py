@@ -3,7 +3,8 @@
 The file needs nothing but itself: plotly.js is inlined once (no CDN, no fonts, no images from
 elsewhere), so it opens offline and can be mailed around. Charts come first (delivery rate by
 channel, spend by currency, delivery-report latency, the campaigns that most need attention),
-tables below.
+tables below (among them the fallbacks, by channel and fallback channel). Each published
+channel has one colour in every chart (`CHANNEL_COLOURS`); another value takes a spare one.
 
 Everything that came from the API (sender and campaign names, currencies, statuses...) is
 untrusted: in the HTML it is escaped with `html.escape`, control characters (NUL included)
@@ -23,6 +24,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bsg_analytics.schemas.statuses import CHANNELS
+
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
     from plotly.basedatatypes import BaseTraceType
@@ -39,6 +42,13 @@ MAX_TEXT = 80  # characters of an API value shown in a cell or a label
 ATTENTION_ROWS = 15
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# One colour per published channel, the same in every chart (a channel's lines share it and
+# differ by dash); a value nobody published takes the next of the spare ones, in the order met.
+CHANNEL_COLOURS: dict[str, str] = dict(
+    zip(CHANNELS, ("#1f77b4", "#7b3fa0", "#d62728", "#2ca02c", "#ff7f0e"), strict=True)
+)
+SPARE_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
 def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
@@ -127,10 +137,21 @@ def _collect(con: DuckDBPyConnection) -> Data:
         con,
         "SELECT r.sender, sum(r.delivered) AS delivered, sum(r.read) AS read, "
         "CASE WHEN sum(r.delivered) > 0 THEN sum(r.read) / sum(r.delivered) END AS read_rate, "
-        "any_value(f.fell_back) AS fell_back, any_value(f.sms_delivered) AS sms_delivered "
+        "any_value(f.fell_back) AS fell_back, "
+        "any_value(f.fallback_delivered) AS fallback_delivered "
         "FROM rcs_read_rate r LEFT JOIN (SELECT sender, sum(fell_back) AS fell_back, "
-        "sum(sms_delivered) AS sms_delivered FROM fallback_effectiveness GROUP BY sender) f "
+        "sum(fallback_delivered) AS fallback_delivered FROM fallback_effectiveness "
+        "WHERE channel = 'rcs' GROUP BY sender) f "
         "ON r.sender IS NOT DISTINCT FROM f.sender GROUP BY r.sender ORDER BY r.sender LIMIT 50",
+    )
+    data["fallbacks"] = _rows(
+        con,
+        "SELECT channel, fallback_channel, sum(messages) AS messages, "
+        "sum(fell_back) AS fell_back, sum(fallback_found) AS fallback_found, "
+        "sum(fallback_delivered) AS fallback_delivered, CASE WHEN sum(fell_back) > 0 "
+        "THEN sum(fallback_delivered) / sum(fell_back) END AS fallback_delivery_rate "
+        "FROM fallback_effectiveness WHERE fallback_channel IS NOT NULL "
+        "GROUP BY channel, fallback_channel ORDER BY channel, fallback_channel",
     )
     data["completeness"] = _rows(
         con,
@@ -150,6 +171,21 @@ Series = dict[Any, tuple[list[str], list[float]]]
 def _label(value: Any) -> str:
     """A value for a plotly label: plotly renders a subset of HTML there, so escape it."""
     return html.escape(clean_text(value, 40), quote=True)
+
+
+def _colours(channels: list[Any]) -> dict[Any, str]:
+    """A colour for each channel: its own for a published one, a spare one for another."""
+    out: dict[Any, str] = {}
+    spare = 0
+    for ch in channels:
+        if ch in out:
+            continue
+        if ch in CHANNEL_COLOURS:
+            out[ch] = CHANNEL_COLOURS[ch]
+        else:
+            out[ch] = SPARE_COLOURS[spare % len(SPARE_COLOURS)]
+            spare += 1
+    return out
 
 
 def _series(rows: list[Row], key: str, x: str, y: str) -> Series:
@@ -190,9 +226,17 @@ def _delivery_chart(data: Data) -> Figure | None:
     delivery = _series(data["delivery"], "channel", "day", "delivery_rate")
     if not delivery:
         return None
+    colours = _colours(list(delivery))
     return _figure(
         [
-            go.Scatter(x=xs, y=ys, mode="lines+markers", name=_label(ch))
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines+markers",
+                name=_label(ch),
+                line={"color": colours[ch]},
+                marker={"color": colours[ch]},
+            )
             for ch, (xs, ys) in delivery.items()
         ],
         "Delivery rate (delivered / sent) by day and channel",
@@ -216,11 +260,17 @@ def _latency_chart(data: Data) -> Figure | None:
     import plotly.graph_objects as go
 
     traces = []
+    colours = _colours([r["channel"] for r in data["latency"]])
     for pct, dash in (("p50", "solid"), ("p90", "dash"), ("p99", "dot")):
         for ch, (xs, ys) in _series(data["latency"], "channel", "day", f"{pct}_seconds").items():
             traces.append(
                 go.Scatter(
-                    x=xs, y=ys, mode="lines", name=f"{_label(ch)} {pct}", line={"dash": dash}
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    name=f"{_label(ch)} {pct}",
+                    legendgroup=_label(ch),
+                    line={"dash": dash, "color": colours[ch]},
                 )
             )
     if not traces:
@@ -453,7 +503,7 @@ def _spend_section(data: Data) -> list[str]:
 
 def _rcs_section(data: Data) -> list[str]:
     return [
-        "<h2>RCS: read rate and SMS fallback</h2>",
+        "<h2>RCS: read rate and fallback</h2>",
         _table(
             data["rcs"],
             [
@@ -461,10 +511,31 @@ def _rcs_section(data: Data) -> list[str]:
                 ("delivered", "delivered", ""),
                 ("read", "read", ""),
                 ("read_rate", "read rate", "pct"),
-                ("fell_back", "fell back to SMS", ""),
-                ("sms_delivered", "delivered by SMS", ""),
+                ("fell_back", "fell back (SMS or Viber)", ""),
+                ("fallback_delivered", "delivered by the fallback", ""),
             ],
             "No RCS messages yet.",
+        ),
+    ]
+
+
+def _fallback_section(data: Data) -> list[str]:
+    return [
+        "<h2>Fallbacks: by channel and fallback channel</h2>",
+        "<p class=meta>Messages with an alternative channel; a fallback split into parts is "
+        "delivered when every part is.</p>",
+        _table(
+            data["fallbacks"],
+            [
+                ("channel", "channel", ""),
+                ("fallback_channel", "falls back to", ""),
+                ("messages", "messages", ""),
+                ("fell_back", "fell back", ""),
+                ("fallback_found", "fallback found", ""),
+                ("fallback_delivered", "fallback delivered", ""),
+                ("fallback_delivery_rate", "fallback delivery rate", "pct"),
+            ],
+            "No fallbacks yet.",
         ),
     ]
 
@@ -509,6 +580,7 @@ def render_html(data: Data, data_dir_label: str, generated_at: dt.datetime) -> s
         *_senders_section(data),
         *_spend_section(data),
         *_rcs_section(data),
+        *_fallback_section(data),
         *_completeness_section(data),
     ]
     return _page(parts, scripts)

@@ -1,14 +1,17 @@
 """`bsg-analytics status` and `sync --dry-run`: what the data directory holds and what the next
-sync will do, from the state files and the Parquet footers (no table is scanned, no API
-called, nothing written).
+sync will do, from the state files and the Parquet footers (no API called, nothing written;
+the only columns read are the quarantine reasons and, for `status` alone, those the contract
+report checks for values nobody published, `warehouse.ACCEPTED_VALUES`).
 
     describe(settings, since, until, now) -> dict      # plain data, for --json
+    add_contract_report(status, data_dir) -> dict       # + the values nobody published
     render(status) -> str                               # lines for a person
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,6 +24,7 @@ from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.settings import Settings
 from bsg_analytics.state import StateError, SyncState, iso, reset_state
 from bsg_analytics.storage import PARQUET, STATE, DataDir
+from bsg_analytics.warehouse import UnpublishedValue, WarehouseError, unpublished_values
 
 
 def table_rows(data_dir: DataDir) -> dict[str, int]:
@@ -111,6 +115,19 @@ def describe(
     return out
 
 
+def add_contract_report(status: dict[str, Any], data_dir: DataDir) -> dict[str, Any]:
+    """`status` with `unpublished_values`: the values nobody published, by table and column,
+    with their rows (kept as data; `warehouse.unpublished_values`), read from the Parquet
+    files only when some table has rows; or `contract_error` when they cannot be read."""
+    status["unpublished_values"] = []
+    if any((status.get("tables") or {}).values()):
+        try:
+            status["unpublished_values"] = [asdict(v) for v in unpublished_values(data_dir)]
+        except WarehouseError as exc:
+            status["contract_error"] = str(exc)
+    return status
+
+
 def _when(text: str | None) -> str:
     if not text:
         return "-"
@@ -185,6 +202,11 @@ def render(status: dict[str, Any]) -> str:
             + ", ".join(f"{v} {k}" for k, v in quarantine.items())
             + " (see the quarantine table)"
         )
+    for i, value in enumerate(status.get("unpublished_values") or []):
+        label = "unpublished:  " if i == 0 else " " * 14
+        lines.append(label + UnpublishedValue(**value).describe())
+    if status.get("contract_error"):
+        lines.append(f"unpublished:  not checked: {status['contract_error']}")
     return "\n".join(lines)
 
 
@@ -203,7 +225,7 @@ def run_status_command(
     if missing:
         print(f"bsg-analytics: {missing}", file=sys.stderr)
         return 3
-    info = describe(settings, data_dir=data_dir)
+    info = add_contract_report(describe(settings, data_dir=data_dir), data_dir)
     if as_json:
         print(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
     else:

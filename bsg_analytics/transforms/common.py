@@ -16,7 +16,10 @@ Field rules (all column-wise, on columns that hold each JSON value's text):
   hour in autumn) takes the EARLIER instant (the first pass, still on summer time); a wall time
   that does not exist (the skipped hour in spring) is shifted FORWARD by the length of the gap
   (02:30 on a 02:00->03:00 spring-forward day is read as 03:30 local, i.e. it is interpreted
-  with the offset in force before the change). An empty string is null.
+  with the offset in force before the change). An empty string is null. The provider's
+  descriptions also write RFC 3339 (`format: date-time`, e.g. `2000-01-23T04:56:07.000+00:00`):
+  a `T` between date and time and fractional seconds are accepted, and a time that carries
+  its own offset (`+02:00`, `+0200`, `Z`) is that instant, whatever the account's zone.
 """
 
 from __future__ import annotations
@@ -197,6 +200,9 @@ def parse_times(df: pl.DataFrame, cols: dict[str, str], zone: tzinfo) -> pl.Data
 
     Leaves the text columns in place so that validation can tell unparsable from null.
     `zone` is the account's zone (a ZoneInfo; another tzinfo goes through `as_zone`).
+    Texts in the API's own format are read in one pass; only when some text is not in it are
+    the RFC 3339 forms tried (`T`, fractions: the account's wall clock; an offset: that
+    instant), so the common case costs nothing more.
     """
     if not cols:
         return df
@@ -208,18 +214,59 @@ def parse_times(df: pl.DataFrame, cols: dict[str, str], zone: tzinfo) -> pl.Data
         .alias(out)
         for out, src in cols.items()
     }
+    df, aware = _rfc3339_times(df.with_columns(naive.values()), cols)
     if is_utc(zone):
-        return df.with_columns(e.dt.replace_time_zone("UTC") for e in naive.values())
-    df = df.with_columns(naive.values())
+        df = df.with_columns(pl.col(out).dt.replace_time_zone("UTC") for out in cols)
+    else:
+        df = _wall_clock_to_utc(df, list(cols), zone)
+    if aware:
+        df = df.with_columns(pl.coalesce(f"__aware_{out}", out).alias(out) for out in aware)
+        df = df.drop([f"__aware_{out}" for out in aware])
+    return df
+
+
+_ISO_DATE_T = r"^(\d{4}-\d{2}-\d{2})[Tt]"
+_AWARE_FORMAT = f"{TS_FORMAT}%.f%:z"  # `%:z` reads `+02:00` and `+0200`; `%.f` may be empty
+
+
+def _rfc3339_times(df: pl.DataFrame, cols: dict[str, str]) -> tuple[pl.DataFrame, list[str]]:
+    """The RFC 3339 reading of the texts that missed the API's format, for the columns that
+    have any: `out` (naive wall clock) filled where a text has a `T` or a fraction but no
+    offset, and `__aware_{out}` (the UTC instant) where it has an offset. Returns the frame
+    and the `out` columns that got an `__aware_` column."""
+    missed = df.select(
+        (pl.col(out).is_null() & pl.col(src).replace("", None).is_not_null()).any().alias(out)
+        for out, src in cols.items()
+    ).row(0, named=True)
+    exprs: list[pl.Expr] = []
+    aware: list[str] = []
+    for out, src in cols.items():
+        if not missed[out]:
+            continue
+        text = (
+            pl.col(src)
+            .str.strip_chars()
+            .str.replace(_ISO_DATE_T, "${1} ")
+            .str.replace(r"[Zz]$", "+00:00")
+        )
+        wall = text.str.strptime(pl.Datetime("us"), f"{TS_FORMAT}%.f", strict=False)
+        exprs.append(pl.coalesce(out, wall).alias(out))
+        exprs.append(text.str.strptime(UTC_TS, _AWARE_FORMAT, strict=False).alias(f"__aware_{out}"))
+        aware.append(out)
+    return (df.with_columns(exprs) if exprs else df), aware
+
+
+def _wall_clock_to_utc(df: pl.DataFrame, outs: list[str], zone: ZoneInfo) -> pl.DataFrame:
+    """Naive wall-clock columns `outs` in `zone` -> UTC (zoneinfo's fold=0 rule, see top)."""
     local = [
         pl.col(out)
         .dt.replace_time_zone(zone.key, ambiguous="earliest", non_existent="null")
         .dt.convert_time_zone("UTC")
         .alias(f"__utc_{out}")
-        for out in cols
+        for out in outs
     ]
     df = df.with_columns(local)
-    for out in cols:
+    for out in outs:
         gap = df.select((pl.col(out).is_not_null() & pl.col(f"__utc_{out}").is_null()).arg_true())
         idx = gap.to_series()
         if len(idx):
@@ -228,7 +275,7 @@ def parse_times(df: pl.DataFrame, cols: dict[str, str], zone: tzinfo) -> pl.Data
                 idx, pl.Series(fixed, dtype=pl.Datetime("us")).dt.replace_time_zone("UTC")
             )
             df = df.with_columns(utc.alias(f"__utc_{out}"))
-    return df.drop(list(cols)).rename({f"__utc_{out}": out for out in cols})
+    return df.drop(outs).rename({f"__utc_{out}": out for out in outs})
 
 
 # --- scalar fields -------------------------------------------------------------------------

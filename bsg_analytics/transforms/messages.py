@@ -9,6 +9,22 @@ Only when a chunk does not parse at all (a page that is not JSON, a nested objec
 wrong shape) do we fall back to one page at a time, and for a failing page to orjson and
 record-by-record checks. A record's original JSON is re-read from its page only for the
 records that end up in quarantine.
+
+What a record becomes (the provider's `MessageApiSchema` and the pages' variants):
+
+- `type` -> `channel` (sms, viber, rcs, whatsapp, hlr), `source`, `status` and every other
+  scalar are kept as sent; a value nobody published is data (the warehouse's contract report
+  names it), never a reason for quarantine. `phone` (an integer, or digits in a string) ->
+  digits; `amount.value` (2 or 7 decimals) -> `Decimal(18, 7)` exactly.
+- `alternative_channels` (`null`, `{sms: {parts, id}}` or `{viber: {parts, id}}`; `[]` read as
+  `null`, as the campaign detail sends it) -> `fallback_channel`, `fallback_parts`,
+  `fallback_ids` (`[]` when the object lists no ids); `fallback_sms_parts`/`fallback_sms_ids`
+  keep their meaning for an SMS fallback and are null for a Viber one. When both keys are
+  present the first of `FALLBACK_CHANNELS` (sms) is the fallback.
+- `rcs_options`: `{cards: [...]}` -> `rcs_cards` (with `title`) and `rcs_suggestions` (`kind`:
+  the suggestion's `type`, or for the pages' typeless ones link when it has a `url`, call when
+  a `phone`, else reply; `postback_data`); `{text}`: the message's `text` when the record has
+  none of its own.
 """
 
 from __future__ import annotations
@@ -20,8 +36,14 @@ from typing import TYPE_CHECKING
 
 import orjson
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
-from bsg_analytics.schemas.statuses import KNOWN_MESSAGE_STATUSES, SENT_STATUSES
+from bsg_analytics.schemas.statuses import (
+    FALLBACK_CHANNELS,
+    KNOWN_MESSAGE_STATUSES,
+    SENT_STATUSES,
+    SUGGESTION_KINDS,
+)
 
 from .common import (
     FREE,
@@ -54,10 +76,18 @@ if TYPE_CHECKING:
 
 S = pl.String()
 MONEY_OBJ = pl.Struct({"value": S, "currency": S})
-SUGGESTION = pl.Struct({"text": S, "phone": S, "url": S})
-CARD = pl.Struct({"text": S, "media": pl.Struct({"url": S}), "suggestions": pl.List(SUGGESTION)})
-RCS_OPTIONS = pl.Struct({"cards": pl.List(CARD)})
-ALTERNATIVE_CHANNELS = pl.Struct({"sms": pl.Struct({"parts": S, "id": pl.List(S)})})
+# a suggestion as published (`{type: link, text, url, postback_data}`, `{type: call, text,
+# phone, postback_data}`) or as the RCS page shows it (`{text, phone}`, `{text, url}`)
+SUGGESTION = pl.Struct({"type": S, "text": S, "phone": S, "url": S, "postback_data": S})
+CARD = pl.Struct(
+    {"title": S, "text": S, "media": pl.Struct({"url": S}), "suggestions": pl.List(SUGGESTION)}
+)
+RCS_OPTIONS = pl.Struct({"cards": pl.List(CARD), "text": S})  # `{cards}` or `{text}`
+FALLBACK = pl.Struct({"parts": S, "id": pl.List(S)})
+ALTERNATIVE_CHANNELS = pl.Struct(dict.fromkeys(FALLBACK_CHANNELS, FALLBACK))
+# object fields for which `[]` means "none" (how the API writes an empty object elsewhere)
+EMPTY_LIST_IS_NULL = frozenset({"alternative_channels"})
+LINK, CALL, REPLY = SUGGESTION_KINDS
 
 # A message record: every field the pages declare (the one list; the reader's schema and the
 # unknown-field spec below are derived from it). None: a scalar. FREE: the sender's own
@@ -128,7 +158,10 @@ MESSAGE_CHECKS = [
     Check("campaign_id", "campaign_id", "campaign_id_"),
     Check("validity", "validity", "validity_hours"),
     Check("parts", "parts", "parts_"),
-    Check("alternative_channels.sms.parts", "_fb_parts_text", "fallback_sms_parts"),
+    *(
+        Check(f"alternative_channels.{ch}.parts", f"_fb_parts_text_{ch}", f"_fb_parts_{ch}")
+        for ch in FALLBACK_CHANNELS
+    ),
     Check("phone", "phone", "phone_", kind="unparsable"),
     Check("amount.value", "_value_text", "amount_value", kind="unparsable"),
     Check("sent_at", "_sent_text", "sent_at_", kind="unparsable"),
@@ -471,7 +504,12 @@ def _decode_nested_fields(df: pl.DataFrame) -> pl.DataFrame:
     """Each nested field's JSON text -> its object; `_nested_reason`: the first that failed."""
     reasons = []
     for col, shape in NESTED.items():
-        decoded, why = _decode_nested(df[col], shape, col, money=shape == MONEY_OBJ)
+        text = df[col]
+        if col in EMPTY_LIST_IS_NULL and text.null_count() != len(text):
+            text = pl.select(
+                pl.when(text.str.strip_chars() != "[]").then(text).alias(col)
+            ).to_series()
+        decoded, why = _decode_nested(text, shape, col, money=shape == MONEY_OBJ)
         df = df.with_columns(decoded.alias(col))
         if why.null_count() != len(why):
             reasons.append(why)
@@ -482,36 +520,34 @@ def _decode_nested_fields(df: pl.DataFrame) -> pl.DataFrame:
 
 def _typed_columns(df: pl.DataFrame, zone: tzinfo) -> pl.DataFrame:
     """Typed columns beside the text ones (`message_id`, `phone_`, `amount_value`, the
-    fallback SMS's ids and parts, the UTC times, ...): `MESSAGE_CHECKS` compares the two."""
-    ac = pl.col("alternative_channels")
-    sms = ac.struct.field("sms")  # the SMS fallback of an RCS message
-    ids_text = sms.struct.field("id")
-    ids_int = ids_text.list.eval(pl.element().str.strip_chars(" ").cast(pl.Int64, strict=False))
+    fallback's channel, ids and parts, the UTC times, ...): `MESSAGE_CHECKS` compares the two."""
     value_text = pl.coalesce(
         pl.col("amount").struct.field("value"), pl.col("amont").struct.field("value")
     )
-    df = df.with_columns(
-        message_id=int_expr("id"),
-        campaign_id_=int_expr("campaign_id"),
-        validity_hours=int_expr("validity", pl.Int32()),
-        parts_=int_expr("parts", pl.Int32()),
-        _fb_parts_text=sms.struct.field("parts"),
-        _ids_bad=(
-            ids_text.list.drop_nulls().list.len() != ids_int.list.drop_nulls().list.len()
-        ).fill_null(False),
-        _ids_text=ids_text.list.join(","),
-        fallback_sms_ids=pl.when(ac.is_not_null()).then(
-            pl.coalesce(ids_int, pl.lit([], pl.List(pl.Int64)))
-        ),
-        phone_=phone_expr("phone"),
-        _value_text=value_text,
-        amount_currency=pl.coalesce(
-            pl.col("amount").struct.field("currency"), pl.col("amont").struct.field("currency")
-        ),
-        _sent_text=pl.coalesce(pl.col("sent_at"), pl.col("send_at")),
-    ).with_columns(
-        fallback_sms_parts=int_expr("_fb_parts_text", pl.Int32()),
-        amount_value=money_expr("_value_text"),
+    df = (
+        df.with_columns(
+            *_fallback_text_columns(),
+            message_id=int_expr("id"),
+            campaign_id_=int_expr("campaign_id"),
+            validity_hours=int_expr("validity", pl.Int32()),
+            parts_=int_expr("parts", pl.Int32()),
+            phone_=phone_expr("phone"),
+            _value_text=value_text,
+            amount_currency=pl.coalesce(
+                pl.col("amount").struct.field("currency"), pl.col("amont").struct.field("currency")
+            ),
+            _sent_text=pl.coalesce(pl.col("sent_at"), pl.col("send_at")),
+            # an RCS text message (`rcs_options: {text}`) keeps its text
+            text=pl.coalesce(pl.col("text"), pl.col("rcs_options").struct.field("text")),
+        )
+        .with_columns(
+            *(
+                int_expr(f"_fb_parts_text_{ch}", pl.Int32()).alias(f"_fb_parts_{ch}")
+                for ch in FALLBACK_CHANNELS
+            ),
+            amount_value=money_expr("_value_text"),
+        )
+        .with_columns(*_fallback_columns())
     )
     return parse_times(
         df,
@@ -520,17 +556,71 @@ def _typed_columns(df: pl.DataFrame, zone: tzinfo) -> pl.DataFrame:
     )
 
 
+def _fallback_text_columns() -> list[pl.Expr]:
+    """Per fallback channel: its parts' text, its ids as integers, whether some id is not one
+    (and their text, for the reason); and `fallback_channel`, the first channel present."""
+    ac = pl.col("alternative_channels")
+    exprs: list[pl.Expr] = []
+    channel: Then | ChainedThen | None = None
+    for ch in FALLBACK_CHANNELS:
+        fb = ac.struct.field(ch)
+        ids_text = fb.struct.field("id")
+        ids_int = ids_text.list.eval(pl.element().str.strip_chars(" ").cast(pl.Int64, strict=False))
+        exprs += [
+            fb.struct.field("parts").alias(f"_fb_parts_text_{ch}"),
+            ids_int.alias(f"_fb_ids_{ch}"),
+            (ids_text.list.drop_nulls().list.len() != ids_int.list.drop_nulls().list.len())
+            .fill_null(False)
+            .alias(f"_ids_bad_{ch}"),
+            ids_text.list.join(",").alias(f"_ids_text_{ch}"),
+        ]
+        present = fb.is_not_null()
+        channel = (
+            pl.when(present).then(pl.lit(ch))
+            if channel is None
+            else channel.when(present).then(pl.lit(ch))
+        )
+    assert channel is not None
+    return [*exprs, channel.otherwise(None).alias("fallback_channel")]
+
+
+def _fallback_columns() -> list[pl.Expr]:
+    """The table's fallback columns from the per-channel ones: the fallback's parts and ids
+    (`[]` when it lists none), and the SMS-only `fallback_sms_*` as before: ids for any
+    `alternative_channels` object that is not a Viber fallback (`[]` when none)."""
+    channel = pl.col("fallback_channel")
+    no_ids = pl.lit([], pl.List(pl.Int64))
+    parts: Then | ChainedThen | None = None
+    ids: Then | ChainedThen | None = None
+    for ch in FALLBACK_CHANNELS:
+        is_ch = channel == ch
+        parts = (pl.when if parts is None else parts.when)(is_ch).then(pl.col(f"_fb_parts_{ch}"))
+        ids = (pl.when if ids is None else ids.when)(is_ch).then(
+            pl.coalesce(pl.col(f"_fb_ids_{ch}"), no_ids)
+        )
+    assert parts is not None and ids is not None
+    not_viber = channel.is_null() | (channel != "viber")
+    return [
+        parts.otherwise(None).alias("fallback_parts"),
+        ids.otherwise(None).alias("fallback_ids"),
+        pl.col("_fb_parts_sms").alias("fallback_sms_parts"),
+        pl.when(pl.col("alternative_channels").is_not_null() & not_viber)
+        .then(pl.coalesce(pl.col("_fb_ids_sms"), no_ids))
+        .alias("fallback_sms_ids"),
+    ]
+
+
 def _quarantine_failing(df: pl.DataFrame, quarantine: _PageQuarantine) -> pl.DataFrame:
     """Records that fail (a nested object's shape, then the fallback's ids, then
     `MESSAGE_CHECKS`) go to quarantine with the first reason; the others are returned."""
-    df = df.with_columns(
-        pl.when(pl.col("_nested_reason").is_not_null())
-        .then(pl.col("_nested_reason"))
-        .when(pl.col("_ids_bad"))
-        .then(pl.format("wrong type alternative_channels.sms.id: {}", pl.col("_ids_text")))
-        .otherwise(reason_expr(MESSAGE_CHECKS))
-        .alias("_reason")
+    reason: Then | ChainedThen = pl.when(pl.col("_nested_reason").is_not_null()).then(
+        pl.col("_nested_reason")
     )
+    for ch in FALLBACK_CHANNELS:
+        reason = reason.when(pl.col(f"_ids_bad_{ch}")).then(
+            pl.format(f"wrong type alternative_channels.{ch}.id: {{}}", pl.col(f"_ids_text_{ch}"))
+        )
+    df = df.with_columns(reason.otherwise(reason_expr(MESSAGE_CHECKS)).alias("_reason"))
     bad = df.filter(pl.col("_reason").is_not_null()).select("_page", "_rec", "_reason", "id")
     for i, j, why, key in bad.iter_rows():
         quarantine.record_bad(i, j, why, key)
@@ -598,7 +688,9 @@ def _cards(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def _suggestions(cards: pl.DataFrame) -> pl.DataFrame:
-    """Cards (one row each, `suggestions` a list) -> one row per suggestion, with its kind."""
+    """Cards (one row each, `suggestions` a list) -> one row per suggestion, with its kind:
+    the published `type`, else (the page's typeless ones) link with a url, call with a phone,
+    else reply."""
     return (
         cards.select("message_id", "card_index", "created_date", "extracted_at", "suggestions")
         .filter(pl.col("suggestions").list.len() > 0)
@@ -609,10 +701,12 @@ def _suggestions(cards: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("suggestions").is_not_null())
         .unnest("suggestions")
         .with_columns(
-            kind=pl.when(pl.col("phone").is_not_null())
-            .then(pl.lit("phone"))
+            kind=pl.when(pl.col("type").is_not_null())
+            .then(pl.col("type"))
             .when(pl.col("url").is_not_null())
-            .then(pl.lit("url"))
-            .otherwise(pl.lit("reply"))
+            .then(pl.lit(LINK))
+            .when(pl.col("phone").is_not_null())
+            .then(pl.lit(CALL))
+            .otherwise(pl.lit(REPLY))
         )
     )

@@ -15,6 +15,14 @@ see `attach_filesystem`). It holds:
   placeholders such as `{{ sent_statuses }}` are filled at build time from `schemas.statuses`,
   so each fact lives in one place.
 
+Contract checks
+---------------
+`contract_checks()` are the checks that fail: a key that is not unique or null. A value that
+nobody published (a channel, status, source, route or kind outside `ACCEPTED_VALUES`, which
+takes every set from `schemas.statuses`) is data the API sent and is kept: it is reported
+(`unpublished_values`, table, column, value and rows; `bsg-analytics status` shows it), never
+a failure. `contract_report()` gives both.
+
 Path resolution
 ---------------
 DuckDB resolves relative paths in a view against the *process's* working directory, not the
@@ -41,6 +49,7 @@ import io
 import json
 import re
 import sys
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -57,21 +66,27 @@ if TYPE_CHECKING:
     from bsg_analytics.storage import DataDir
 
 __all__ = [
+    "ACCEPTED_VALUES",
     "BASE_VIEWS",
     "CAMPAIGN_RATE_TOLERANCE",
     "METRIC_DOCS",
     "METRIC_VIEWS",
+    "ContractReport",
+    "UnpublishedValue",
     "WarehouseError",
     "attach_filesystem",
     "build_warehouse",
     "check_contract",
     "connect",
     "contract_checks",
+    "contract_report",
     "duckdb_type",
     "ensure_warehouse",
     "metric_sql",
     "query",
     "run_sql_command",
+    "unpublished_value_checks",
+    "unpublished_values",
 ]
 
 # campaign_delivery flags a campaign when the delivery rate from its own statistics and the
@@ -112,6 +127,7 @@ def placeholders() -> dict[str, str]:
         "sent_statuses": _sql_list(statuses.SENT_STATUSES),
         "delivered_statuses": _sql_list(statuses.DELIVERED_STATUSES),
         "final_statuses": _sql_list(statuses.FINAL_MESSAGE_STATUSES),
+        "fallback_channels": _sql_list(statuses.FALLBACK_CHANNELS),
         "campaign_rate_tolerance": repr(CAMPAIGN_RATE_TOLERANCE),
     }
 
@@ -367,22 +383,58 @@ def connect(data_dir: DataDir, read_only: bool = True) -> duckdb.DuckDBPyConnect
 
 # --- contract checks -------------------------------------------------------------------------
 
-# (table, column, allowed values): every value the contract names for a column
+# (table, column, published values): every value somebody published for a column. A value
+# outside its set is data the API sent (the row is kept): it is reported, never a failure.
 ACCEPTED_VALUES: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("messages", "status", statuses.KNOWN_MESSAGE_STATUSES),
     ("messages", "channel", frozenset(statuses.CHANNELS)),
     ("messages", "source", frozenset(statuses.SOURCES)),
+    ("messages", "fallback_channel", frozenset(statuses.FALLBACK_CHANNELS)),
     ("campaigns", "channel", frozenset(statuses.CHANNELS)),
     ("campaigns", "status", frozenset(statuses.CAMPAIGN_STATUSES)),
     ("campaign_statistics", "route", frozenset(statuses.ROUTES)),
     ("campaign_statistics", "status", statuses.KNOWN_MESSAGE_STATUSES),
     ("rcs_suggestions", "kind", frozenset(statuses.SUGGESTION_KINDS)),
+    ("legacy_sms", "status", frozenset(statuses.LEGACY_SMS_STATUSES)),
+    ("legacy_viber", "status", frozenset(statuses.LEGACY_VIBER_STATUSES)),
 )
 
 
+@dataclass(frozen=True)
+class UnpublishedValue:
+    """A value of `table.column` that nobody published, and how many rows (all kept) hold it."""
+
+    table: str
+    column: str
+    value: str
+    rows: int
+
+    def describe(self) -> str:
+        """One line for a person: what it is, and that the rows were kept (the value as a
+        Python literal, so no control character reaches the terminal; cut at 80)."""
+        value = self.value if len(self.value) <= 80 else self.value[:79] + "…"
+        return (
+            f"{self.table}.{self.column} = {value!r}: {self.rows} row"
+            f"{'s' if self.rows != 1 else ''} kept (a value the provider does not publish)"
+        )
+
+
+@dataclass(frozen=True)
+class ContractReport:
+    """`failures`: {check: rows breaking it} for the failing key checks (a real breach);
+    `unpublished`: the values nobody published, by table, column and value (a report)."""
+
+    failures: dict[str, int]
+    unpublished: list[UnpublishedValue]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
 def contract_checks() -> dict[str, str]:
-    """dbt/jaffle-style data tests as SQL over the views: each query returns the rows that
-    break the contract, so an empty result is a pass. Keys and sets come from `schemas`."""
+    """The failing checks, dbt/jaffle-style, as SQL over the views: each query returns the
+    rows that break the contract (a key that is not unique, or null), so empty is a pass."""
     checks: dict[str, str] = {}
     for table in TABLES.values():
         if not table.key:
@@ -394,22 +446,75 @@ def contract_checks() -> dict[str, str]:
         )
         nulls = " OR ".join(f"{_ident(c)} IS NULL" for c in table.key)
         checks[f"not_null_{table.name}_key"] = f"SELECT * FROM {_ident(table.name)} WHERE {nulls}"
-    for table_name, column, allowed in ACCEPTED_VALUES:
-        checks[f"accepted_values_{table_name}_{column}"] = (
-            f"SELECT {_ident(column)}, count(*) AS n FROM {_ident(table_name)} "
-            f"WHERE {_ident(column)} NOT IN {_sql_list(allowed)} GROUP BY {_ident(column)}"
-        )
     return checks
 
 
+def unpublished_value_checks() -> dict[tuple[str, str], str]:
+    """{(table, column): SQL giving (value, n) for every value of the column that is not in
+    `ACCEPTED_VALUES`}; null is no value and is not reported."""
+    return {
+        (table, column): (
+            f"SELECT CAST({_ident(column)} AS VARCHAR) AS value, count(*) AS n "
+            f"FROM {_ident(table)} WHERE {_ident(column)} NOT IN {_sql_list(allowed)} "
+            f"GROUP BY {_ident(column)} ORDER BY n DESC, value"
+        )
+        for table, column, allowed in ACCEPTED_VALUES
+    }
+
+
+def _base_views_in_memory(data_dir: DataDir) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the base views (as the warehouse defines them) as
+    temporary views: reads the Parquet files, writes nothing."""
+    import duckdb
+
+    con = attach_filesystem(duckdb.connect(":memory:"), data_dir)
+    try:
+        for table in TABLES.values():
+            body = _base_view_sql(con, data_dir, table)
+            con.execute(f"CREATE TEMP VIEW {_ident(table.name)} AS\n{body}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def unpublished_values(data_dir: DataDir) -> list[UnpublishedValue]:
+    """Every value nobody published, with its rows, read from the Parquet files directly
+    (no warehouse file is built or written: `bsg-analytics status` calls this)."""
+    import duckdb
+
+    try:
+        con = _base_views_in_memory(data_dir)
+    except (duckdb.Error, RuntimeError) as exc:
+        if _interrupted(exc):
+            raise KeyboardInterrupt from None
+        raise WarehouseError(f"reading {data_dir.uri()} failed: {_one_line(exc)}") from None
+    try:
+        out = []
+        for (table, column), sql in unpublished_value_checks().items():
+            for value, n in con.execute(sql).fetchall():
+                out.append(UnpublishedValue(table, column, value, int(n)))
+        return out
+    except duckdb.Error as exc:
+        raise WarehouseError(_one_line(exc)) from None
+    finally:
+        con.close()
+
+
 def check_contract(data_dir: DataDir) -> dict[str, int]:
-    """Run every contract check; returns {check: rows breaking it} for the failing ones."""
+    """Run every failing check; returns {check: rows breaking it} for the failing ones (a
+    value nobody published is not among them: see `unpublished_values`, `contract_report`)."""
     failures = {}
     for name, sql in contract_checks().items():
         rows = query(data_dir, f"SELECT count(*) AS n FROM ({sql})").column("n")[0].as_py()
         if rows:
             failures[name] = rows
     return failures
+
+
+def contract_report(data_dir: DataDir) -> ContractReport:
+    """The failing checks and the report of unpublished values, together."""
+    return ContractReport(check_contract(data_dir), unpublished_values(data_dir))
 
 
 # --- query ---------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ def test_seed_rcs_sample_with_real_money_gives_cards_suggestions_and_fallback():
         "country": None,
         "parts": None,
         "options_json": None,
+        "fallback_channel": "sms",
+        "fallback_parts": 0,
+        "fallback_ids": [0],
         "created_date": date(2021, 4, 27),
         "extracted_at": T0,
     }
@@ -84,6 +87,7 @@ def test_seed_rcs_sample_with_real_money_gives_cards_suggestions_and_fallback():
             "card_index": 0,
             "text": "string",
             "media_url": "string",
+            "title": None,
             "created_date": date(2021, 4, 27),
         },
         {
@@ -91,12 +95,13 @@ def test_seed_rcs_sample_with_real_money_gives_cards_suggestions_and_fallback():
             "card_index": 1,
             "text": "string",
             "media_url": "string",
+            "title": None,
             "created_date": date(2021, 4, 27),
         },
     ]
     assert batch["rcs_suggestions"].select(
         "card_index", "suggestion_index", "text", "kind", "phone", "url"
-    ).rows() == [(0, 0, "string", "phone", "string", None), (1, 0, "string", "url", None, "string")]
+    ).rows() == [(0, 0, "string", "call", "string", None), (1, 0, "string", "link", None, "string")]
 
 
 def test_seed_sms_sample_send_at_and_numeric_phone():
@@ -176,8 +181,8 @@ def test_rcs_cards_and_suggestion_kinds(variants):
     assert variants["rcs_suggestions"].select(
         "suggestion_index", "text", "kind", "phone", "url"
     ).rows() == [
-        (0, "Call", "phone", "+380661234567", None),
-        (1, "Open", "url", None, "https://bsg.world"),
+        (0, "Call", "call", "+380661234567", None),
+        (1, "Open", "link", None, "https://bsg.world"),
         (2, "Ok", "reply", None, None),
     ]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bsg_analytics.batch import transform_pages
-from tests.transforms.transform_helpers import message, page
+from tests.transforms.transform_helpers import fixture, message, page
 
 
 def unknown(*bodies: dict | bytes) -> list[str]:
@@ -62,3 +62,53 @@ def test_clean_pages_are_not_walked(monkeypatch):
     dirty = {"data": [message(id=2, colour="red")]}
     assert unknown(clean, clean, dirty) == ["colour"]
     assert len(walked) == 1
+
+
+PUBLISHED_FIXTURES = [
+    "messages_published_single.json",
+    "messages_published_schema_example.json",
+    "messages_published_channels.json",
+    "messages_published_alternative_channels.json",
+    "messages_published_rcs_options.json",
+]
+
+
+def test_published_fields_are_declared_and_their_pages_are_not_walked(monkeypatch):
+    """Every field of the provider's `MessageApiSchema` (card `title`, suggestion `type` and
+    `postback_data`, `rcs_options.text`, `alternative_channels.viber`) is declared: none is
+    reported, and the key count clears the pages without the per-record walk."""
+    import bsg_analytics.transforms.messages as messages
+
+    walked = []
+    real = messages.unknown_paths
+    monkeypatch.setattr(messages, "unknown_paths", lambda v, s: walked.append(1) or real(v, s))
+    assert unknown(*(fixture(name) for name in PUBLISHED_FIXTURES)) == []
+    assert walked == []
+
+
+@pytest.mark.parametrize(
+    "extra, path",
+    [
+        (
+            {"alternative_channels": {"viber": {"id": [2], "parts": 1, "x": 1}}},
+            "alternative_channels.viber.x",
+        ),
+        ({"alternative_channels": {"whatsapp": {"id": [2]}}}, "alternative_channels.whatsapp"),
+        ({"rcs_options": {"text": "hi", "colour": "red"}}, "rcs_options.colour"),
+        (
+            {"rcs_options": {"cards": [{"title": "t", "subtitle": "s"}]}},
+            "rcs_options.cards[].subtitle",
+        ),
+        (
+            {
+                "rcs_options": {
+                    "cards": [{"suggestions": [{"type": "link", "url": "u", "icon": "i"}]}]
+                }
+            },
+            "rcs_options.cards[].suggestions[].icon",
+        ),
+    ],
+)
+def test_unknown_keys_beside_the_published_ones_are_reported_by_path(extra, path):
+    body = {"data": [message(id=1), message(id=2, type="rcs", **extra)]}
+    assert unknown(body) == [path]

@@ -64,10 +64,109 @@ def test_rcs_read_rate(fixture_data):
     assert rows(fixture_data, "SELECT * FROM rcs_read_rate") == [(D1, "AcmeBot", 2, 1, 0.5)]
 
 
+FALLBACK_ORDER = "ORDER BY day, channel, sender, fallback_channel NULLS FIRST"
+
+
 def test_fallback_effectiveness(fixture_data):
-    got = rows(fixture_data, "SELECT * FROM fallback_effectiveness")
-    # 9 -> 901 delivered; 10 -> 902 delivered + 903 undelivered (not all parts); 11 -> 904 missing
-    assert got == [(D1, "AcmeBot", 5, 3, 2, 1, 1 / 3)]
+    got = rows(fixture_data, f"SELECT * FROM fallback_effectiveness {FALLBACK_ORDER}")
+    # (day, channel, sender, fallback_channel, messages, fell_back, fallback_found,
+    #  fallback_delivered, fallback_delivery_rate)
+    assert got == [
+        (D1, "rcs", "AcmeBot", None, 2, 0, 0, 0, None),  # 7, 8: no alternative channel
+        # 9 -> 901 delivered; 10 -> 902 delivered + 903 undelivered (not all parts);
+        # 11 -> 904 missing
+        (D1, "rcs", "AcmeBot", "sms", 3, 3, 2, 1, 1 / 3),
+        # 1-6; the fallback SMS 901-903 count with their RCS message, not as SMS primaries
+        (D1, "sms", "Acme", None, 6, 0, 0, 0, None),
+        (D2, "sms", "Acme", None, 2, 0, 0, 0, None),
+        (D2, "sms", "Solo", None, 1, 0, 0, 0, None),
+    ]
+
+
+D3 = dt.date(2026, 3, 3)
+
+
+def test_fallback_effectiveness_over_both_fallback_channels(fallback_data):
+    got = rows(fallback_data, f"SELECT * FROM fallback_effectiveness {FALLBACK_ORDER}")
+    assert got == [
+        (D3, "hlr", "hlr", None, 1, 0, 0, 0, None),
+        (D3, "rcs", "AcmeBot", None, 1, 0, 0, 0, None),  # 62: fallback_sms_ids [] (older file)
+        # 21 -> 121 delivered; 61 (older file, fallback_sms_ids only) -> 161 delivered
+        (D3, "rcs", "AcmeBot", "sms", 2, 2, 2, 2, 1.0),
+        # 22 -> 122 delivered; 23 -> 123 not_viber_user; 24: a Viber alternative, no ids yet
+        (D3, "rcs", "AcmeBot", "viber", 3, 2, 2, 1, 0.5),
+        (D3, "sms", "Acme", "viber", 1, 1, 1, 1, 1.0),  # 41 -> 141 read
+        (D3, "viber", "ShopViber", None, 1, 0, 0, 0, None),  # 33
+        # 31 -> 131 + 132 both delivered; 32 -> 133 never arrived
+        (D3, "viber", "ShopViber", "sms", 2, 2, 1, 1, 0.5),
+        (D3, "whatsapp", "AcmeWA", None, 1, 0, 0, 0, None),
+    ]
+    # every message is a primary or the fallback of one, once
+    (n,) = rows(fallback_data, "SELECT count(*) FROM messages")[0]
+    (primaries,) = rows(fallback_data, "SELECT sum(messages) FROM fallback_effectiveness")[0]
+    assert (n, primaries) == (19, 12)
+
+
+def test_message_facts_fallback_columns(fallback_data):
+    got = rows(
+        fallback_data,
+        "SELECT message_id, fallback_channel, fallback_ids, has_fallback FROM message_facts "
+        "WHERE message_id IN (21, 24, 31, 33, 41, 61, 62, 121) ORDER BY message_id",
+    )
+    assert got == [
+        (21, "sms", [121], True),
+        (24, "viber", [], False),
+        (31, "sms", [131, 132], True),
+        (33, None, None, False),
+        (41, "viber", [141], True),
+        (61, "sms", [161], True),  # from fallback_sms_ids: a file without the new columns
+        (62, None, None, False),
+        (121, None, None, False),
+    ]
+
+
+def test_delivery_views_count_all_five_channels(fallback_data):
+    got = rows(fallback_data, "SELECT * FROM delivery_rate_daily ORDER BY channel, sender")
+    assert got == [
+        (D3, "hlr", "hlr", 1, 1, 1.0),
+        (D3, "rcs", "AcmeBot", 6, 2, 1 / 3),
+        (D3, "sms", "Acme", 3, 2, 2 / 3),  # 41, and the fallbacks 121 and 161
+        (D3, "sms", "ShopSMS", 2, 2, 1.0),
+        (D3, "viber", "AcmeViber", 2, 2, 1.0),  # 123 not_viber_user: not sent
+        (D3, "viber", "ShopViber", 1, 1, 1.0),  # 31, 32 not_viber_user: not sent
+        (D3, "whatsapp", "AcmeWA", 1, 1, 1.0),
+    ]
+    completeness = rows(fallback_data, "SELECT * FROM dlr_completeness ORDER BY channel")
+    assert completeness == [
+        (D3, "hlr", 1, 1, 1.0),
+        (D3, "rcs", 6, 6, 1.0),
+        (D3, "sms", 5, 5, 1.0),
+        (D3, "viber", 3, 3, 1.0),
+        (D3, "whatsapp", 1, 1, 1.0),
+    ]
+    spend = rows(
+        fallback_data, "SELECT channel, sum(messages) FROM spend_daily GROUP BY 1 ORDER BY 1"
+    )
+    assert spend == [("hlr", 1), ("rcs", 6), ("sms", 5), ("viber", 6), ("whatsapp", 1)]
+    # RCS only
+    assert rows(fallback_data, "SELECT * FROM rcs_read_rate") == [(D3, "AcmeBot", 2, 0, 0.0)]
+
+
+def test_campaign_delivery_counts_primaries_only(fallback_data):
+    """No campaigns table: the channel comes from the messages, and a fallback (an SMS of a
+    Viber campaign, a Viber of an RCS one) is never counted as the campaign's own."""
+    got = rows(
+        fallback_data,
+        "SELECT campaign_id, channel, messages_sent, messages_delivered FROM campaign_delivery "
+        "ORDER BY campaign_id",
+    )
+    assert got == [
+        (210, "rcs", 6, 2),  # 121, 161, 122, 123 are fallbacks
+        (300, "viber", 1, 1),  # 131, 132 are fallbacks; 31, 32 not_viber_user: not sent
+        (410, "sms", 1, 0),  # 141 is a fallback
+        (510, "whatsapp", 1, 1),
+        (710, "hlr", 1, 1),
+    ]
 
 
 def test_dlr_completeness(fixture_data):

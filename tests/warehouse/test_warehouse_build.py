@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -259,3 +260,35 @@ def test_quote_in_the_data_dir_path(tmp_path):
     build_warehouse(data_dir)
     assert query(data_dir, "SELECT name FROM campaigns").to_pylist() == [{"name": "Spring sale"}]
     assert os.path.exists(data_dir.warehouse_path)
+
+
+def test_legacy_viber_has_its_base_view(tmp_path):
+    root = tmp_path / "data"
+    wh_fixtures.write_table(root, "legacy_viber", [
+        {"message_id": 10, "msisdn": "380661234567", "status": "not_viber_user",
+         "price": "0.0200000", "currency": "USD", "alt_channel": "sms", "alt_message_id": 11,
+         "alt_status": "delivered", "alt_price": "0.03", "alt_currency": "USD"},
+    ])  # fmt: skip
+    data_dir = DataDir(root)
+    build_warehouse(data_dir)
+    assert view_types(data_dir.warehouse_path, "legacy_viber") == declared("legacy_viber")
+    got = query(
+        data_dir, "SELECT message_id, status, alt_message_id, alt_price FROM legacy_viber"
+    ).to_pylist()
+    assert got == [
+        {
+            "message_id": 10,
+            "status": "not_viber_user",
+            "alt_message_id": 11,
+            "alt_price": Decimal("0.0300000"),
+        }
+    ]
+
+
+def test_fallback_effectiveness_definition_names_both_channels():
+    doc = METRIC_DOCS["fallback_effectiveness"]
+    assert doc.splitlines()[0] == (
+        "fallback_effectiveness: one row per day x channel x sender x fallback_channel."
+    )
+    assert "('sms', 'viber')" in doc
+    assert "('sms', 'viber')" in METRIC_DOCS["message_facts"]

@@ -120,13 +120,16 @@ MESSAGES = [
             amount_value="0.05", amount_currency="USD"),
     message(9, campaign_id=200, channel="rcs", sender="AcmeBot", status="undelivered",
             sent_at="2026-03-01 10:00:00", amount_value="0.05", amount_currency="USD",
-            fallback_sms_parts=1, fallback_sms_ids=[901]),
+            fallback_sms_parts=1, fallback_sms_ids=[901],
+            fallback_channel="sms", fallback_parts=1, fallback_ids=[901]),
     message(10, campaign_id=200, channel="rcs", sender="AcmeBot", status="failed",
             sent_at="2026-03-01 10:05:00", amount_value="0.05", amount_currency="USD",
-            fallback_sms_parts=2, fallback_sms_ids=[902, 903]),
+            fallback_sms_parts=2, fallback_sms_ids=[902, 903],
+            fallback_channel="sms", fallback_parts=2, fallback_ids=[902, 903]),
     message(11, campaign_id=200, channel="rcs", sender="AcmeBot", status="expired",
             sent_at="2026-03-01 10:10:00", amount_value="0.05", amount_currency="USD",
-            fallback_sms_parts=1, fallback_sms_ids=[904]),
+            fallback_sms_parts=1, fallback_sms_ids=[904],
+            fallback_channel="sms", fallback_parts=1, fallback_ids=[904]),
     # the SMS those RCS messages fell back to (904 never arrived in the table)
     message(901, campaign_id=200, channel="sms", sender="Acme", status="delivered",
             sent_at="2026-03-01 10:01:00", delivered_at="2026-03-01 10:01:05",
@@ -172,6 +175,81 @@ CAMPAIGN_STATISTICS = [
      "created_month": "2026-03"}
     for s, n in [("delivered", 2), ("undelivered", 1)]
 ]  # fmt: skip
+
+
+# --- fallbacks to both channels (see test_metric_views.py::test_fallback_effectiveness_*) ----
+# All on 2026-03-03. Primaries: RCS from AcmeBot, Viber from ShopViber, an SMS from Acme, a
+# WhatsApp and an HLR message; their fallbacks are listed messages themselves (1xx), but 133.
+
+
+def _fb(message_id: int, to: str, ids: list[int], **fields) -> dict:
+    """A primary whose `alternative_channels` names `to` with `ids` (written as today)."""
+    sms = to == "sms"
+    return message(
+        message_id, fallback_channel=to, fallback_parts=len(ids) or 1, fallback_ids=ids,
+        fallback_sms_parts=(len(ids) or 1) if sms else None, fallback_sms_ids=ids if sms else None,
+        **fields,
+    )  # fmt: skip
+
+
+D3 = "2026-03-03 10:00:00"
+FALLBACK_MESSAGES = [
+    _fb(21, "sms", [121], campaign_id=210, channel="rcs", sender="AcmeBot",
+        status="undelivered", sent_at=D3),
+    _fb(22, "viber", [122], campaign_id=210, channel="rcs", sender="AcmeBot", status="failed",
+        sent_at=D3),
+    _fb(23, "viber", [123], campaign_id=210, channel="rcs", sender="AcmeBot", status="failed",
+        sent_at=D3),
+    # a Viber alternative without ids yet: in the viber group, not fallen back
+    _fb(24, "viber", [], campaign_id=210, channel="rcs", sender="AcmeBot", status="delivered",
+        sent_at=D3),
+    # written before fallback_channel existed: an SMS fallback from fallback_sms_ids alone
+    message(61, campaign_id=210, channel="rcs", sender="AcmeBot", status="undelivered",
+            sent_at=D3, fallback_sms_parts=1, fallback_sms_ids=[161]),
+    message(62, campaign_id=210, channel="rcs", sender="AcmeBot", status="delivered",
+            sent_at=D3, fallback_sms_parts=1, fallback_sms_ids=[]),
+    # Viber to SMS: 31 in two parts (both delivered), 32's SMS never arrived
+    _fb(31, "sms", [131, 132], campaign_id=300, channel="viber", sender="ShopViber",
+        status="not_viber_user", sent_at=D3),
+    _fb(32, "sms", [133], campaign_id=300, channel="viber", sender="ShopViber",
+        status="not_viber_user", sent_at=D3),
+    message(33, campaign_id=300, channel="viber", sender="ShopViber", status="delivered",
+            sent_at=D3),
+    # SMS to Viber
+    _fb(41, "viber", [141], campaign_id=410, channel="sms", sender="Acme", status="undelivered",
+        sent_at=D3),
+    message(51, campaign_id=510, channel="whatsapp", sender="AcmeWA", status="delivered",
+            sent_at=D3),
+    message(71, campaign_id=710, channel="hlr", sender="hlr", status="delivered", sent_at=D3),
+    # the fallbacks
+    message(121, campaign_id=210, channel="sms", sender="Acme", status="delivered", sent_at=D3),
+    message(161, campaign_id=210, channel="sms", sender="Acme", status="delivered", sent_at=D3),
+    message(122, campaign_id=210, channel="viber", sender="AcmeViber", status="delivered",
+            sent_at=D3),
+    message(123, campaign_id=210, channel="viber", sender="AcmeViber", status="not_viber_user",
+            sent_at=D3),
+    message(131, campaign_id=300, channel="sms", sender="ShopSMS", status="delivered",
+            sent_at=D3),
+    message(132, campaign_id=300, channel="sms", sender="ShopSMS", status="delivered",
+            sent_at=D3),
+    message(141, campaign_id=410, channel="viber", sender="AcmeViber", status="read",
+            sent_at=D3),
+]  # fmt: skip
+
+
+OLD_MESSAGE_IDS = (61, 62)  # written to a file of their own without the new columns
+NEW_FALLBACK_COLUMNS = ("fallback_channel", "fallback_parts", "fallback_ids")
+
+
+def write_fallback_fixture(root: Path | str) -> None:
+    """Messages of all five channels with SMS and Viber fallbacks (no campaigns); 61 and 62
+    in a Parquet file as an older version wrote it, without the `fallback_*` columns."""
+    new = [r for r in FALLBACK_MESSAGES if r["message_id"] not in OLD_MESSAGE_IDS]
+    old = [r for r in FALLBACK_MESSAGES if r["message_id"] in OLD_MESSAGE_IDS]
+    write_table(root, "messages", new)
+    frame = make_frame("messages", old).drop(NEW_FALLBACK_COLUMNS)
+    folder = Path(root) / "parquet" / "messages" / "created_date=2026-03-03"
+    frame.write_parquet(folder / "part-old.parquet")
 
 
 def write_fixture(root: Path | str) -> None:

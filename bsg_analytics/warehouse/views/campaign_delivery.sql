@@ -7,8 +7,9 @@
 -- campaign_delivery_rate: the statistics rate where the detail gave statistics, else the list
 -- rate; campaign_rate_source says which ('statistics' or 'list').
 -- messages_sent / messages_delivered / messages_delivery_rate: counted from the messages
--- table with the same definitions, over the campaign's messages on its own channel (the SMS
--- that an RCS campaign fell back to are not its primary route).
+-- table with the same definitions, over the campaign's primary messages: on its own channel
+-- where the campaign's channel is known, and never a message that is another message's
+-- fallback (the SMS or Viber messages a campaign fell back to are not its primary route).
 -- rate_difference: campaign_delivery_rate - messages_delivery_rate.
 -- disagrees: abs(rate_difference) > {{ campaign_rate_tolerance }} (one percentage point);
 -- null where either side has nothing sent, so it cannot be compared.
@@ -23,6 +24,12 @@ WITH stats AS (
     GROUP BY campaign_id
 ),
 
+fallback_ids AS (
+    SELECT unnest(fallback_ids) AS message_id
+    FROM message_facts
+    WHERE has_fallback
+),
+
 from_messages AS (
     SELECT
         message_facts.campaign_id,
@@ -35,6 +42,10 @@ from_messages AS (
     WHERE
         message_facts.campaign_id IS NOT NULL
         AND (campaigns.channel IS NULL OR message_facts.channel = campaigns.channel)
+        AND NOT EXISTS (
+            SELECT 1 FROM fallback_ids
+            WHERE fallback_ids.message_id = message_facts.message_id
+        )
     GROUP BY message_facts.campaign_id
 ),
 
