@@ -1,4 +1,5 @@
-"""A faithful local simulator of the BSG SMS/RCS API (One API and legacy REST).
+"""A faithful local simulator of the BSG messaging API (One API and legacy REST): the
+provider's published shapes by default, the older pages' variants as quirks (`QUIRKS`).
 
     from bsg_simulator import Simulator, SimulatorConfig, create_app
     from bsg_simulator.server import run_in_thread
@@ -9,7 +10,7 @@ See `simulator.py` for the interpretations it makes and `data.py` for the id ran
 
 from .app import SimulatedDisconnect, SimulatorApp, create_app
 from .clock import Clock
-from .config import FAULT_KINDS, QUIRKS, QuirkConfig, SimulatorConfig
+from .config import FAULT_KINDS, QUIRKS, SERVER_QUIRKS, QuirkConfig, SimulatorConfig
 from .data import CAMPAIGN_ID_BASE, MESSAGE_ID_BASE, TASK_ID_OFFSET
 from .simulator import LEGACY_ERRORS, Simulator
 
@@ -19,6 +20,7 @@ __all__ = [
     "LEGACY_ERRORS",
     "MESSAGE_ID_BASE",
     "QUIRKS",
+    "SERVER_QUIRKS",
     "TASK_ID_OFFSET",
     "Clock",
     "QuirkConfig",

@@ -26,7 +26,7 @@ from .faults import (
     serve_fault,
     too_many,
 )
-from .simulator import ApiError, Simulator
+from .simulator import ApiError, Simulator, token_payload
 
 __all__ = [
     "AUTH_PATHS",
@@ -60,31 +60,38 @@ class Handlers:
         self.sim = sim
 
     # --------------------------------------------------------------- auth
-    def bearer_error(self, request: Request) -> Response | None:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
+    @staticmethod
+    def _bearer(request: Request) -> str | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        return token if scheme.lower() == "bearer" and token else None
+
+    def bearer_error(self, request: Request) -> Response | None:
+        """None when the request's bearer is accepted: one this simulator issued, unexpired
+        (its `exp` against the simulator's clock) and with requests left
+        (`token_ttl_requests`); else the configured `token`, or - with none configured - any
+        bearer but a JWT whose `exp` has passed."""
+        token = self._bearer(request)
+        if token is None:
             return _unauthorized("Unauthenticated.")
-        issued = self.sim.issued_tokens
-        if token in issued:
-            left = issued[token]
+        sim = self.sim
+        now = sim.clock.now_s()
+        if token in sim.issued_tokens:
+            if now >= sim.token_expiry[token]:
+                return _unauthorized("Token expired.")
+            left = sim.issued_tokens[token]
             if left is None:
                 return None
             if left <= 0:
                 return _unauthorized("Token expired.")
-            issued[token] = left - 1
+            sim.issued_tokens[token] = left - 1
             return None
-        want = self.sim.config.token
-        if want is not None and token != want:
-            return _unauthorized("Unauthenticated.")
-        return None
-
-    def api_key_error(self, request: Request) -> Response | None:
-        key = request.headers.get("x-api-key", "")
-        want = self.sim.config.api_key
-        if not key.startswith(("test_", "live_")) or (want is not None and key != want):
-            return _unauthorized("Unauthorized: X-API-KEY missing or invalid.")
+        want = sim.config.token
+        if want is not None:
+            return None if token == want else _unauthorized("Unauthenticated.")
+        payload = token_payload(token)
+        if payload is not None and now >= payload["exp"]:
+            return _unauthorized("Token expired.")
         return None
 
     async def login(self, request: Request) -> Response:
@@ -104,63 +111,87 @@ class Handlers:
         return json_response({"bearer": self.sim.issue_token()})
 
     async def refresh(self, request: Request) -> Response:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        want = self.sim.config.token
-        if scheme.lower() != "bearer" or not token:
+        """A new bearer for one that is still valid: issued here and before its `exp` (one
+        out of `token_ttl_requests` may be refreshed), the configured `token`, or - with none
+        configured - any bearer but a JWT past its `exp`."""
+        token = self._bearer(request)
+        sim = self.sim
+        if token is None:
             return _unauthorized("Unauthenticated.")
-        if token not in self.sim.issued_tokens and want is not None and token != want:
-            return _unauthorized("Unauthenticated.")
-        return json_response({"bearer": self.sim.issue_token()})
+        now = sim.clock.now_s()
+        if token in sim.issued_tokens:
+            if now >= sim.token_expiry[token]:
+                return _unauthorized("Token expired.")
+        elif sim.config.token is not None:
+            if token != sim.config.token:
+                return _unauthorized("Unauthenticated.")
+        elif (payload := token_payload(token)) is not None and now >= payload["exp"]:
+            return _unauthorized("Token expired.")
+        return json_response({"bearer": sim.issue_token()})
 
     # ------------------------------------------------------------ one API
-    async def messages(self, request: Request) -> Response:
+    def _api(self, request: Request, fn: Callable[[], dict[str, Any]]) -> Response:
         if (err := self.bearer_error(request)) is not None:
             return err
         try:
-            return json_response(self.sim.messages_page(request.query_params))
+            return json_response(fn())
         except ApiError as e:
             return json_response(e.body, e.status)
+
+    async def messages(self, request: Request) -> Response:
+        return self._api(request, lambda: self.sim.messages_page(request.query_params))
 
     async def campaigns(self, request: Request) -> Response:
-        if (err := self.bearer_error(request)) is not None:
-            return err
-        try:
-            return json_response(self.sim.campaigns_page(request.query_params))
-        except ApiError as e:
-            return json_response(e.body, e.status)
+        path = request.url.path
+        if not self.sim.campaign_path_served(path):
+            return json_response({"message": "Not Found"}, 404)
+        return self._api(request, lambda: self.sim.campaigns_page(request.query_params, path=path))
 
     async def campaign_detail(self, request: Request) -> Response:
-        if (err := self.bearer_error(request)) is not None:
-            return err
         raw = request.path_params["id"]
         if not raw.isdigit():
-            return json_response({"message": f"Campaign {raw} not found."}, 404)
-        try:
-            return json_response(self.sim.campaign_detail(int(raw)))
-        except ApiError as e:
-            return json_response(e.body, e.status)
+            return self._api(request, lambda: _not_found(raw))
+        return self._api(request, lambda: self.sim.campaign_detail(int(raw)))
 
     # ------------------------------------------------------------- legacy
     async def legacy_sms(self, request: Request) -> Response:
         return self._legacy(request, lambda: self.sim.legacy_lookup(request.path_params["id"]))
 
     async def legacy_task(self, request: Request) -> Response:
-        raw = request.path_params["task_id"]
+        raw = request.path_params["taskId"]
         return self._legacy(request, lambda: self.sim.legacy_lookup(raw, task_path=True))
 
     async def legacy_reference(self, request: Request) -> Response:
         ref = request.path_params["reference"]
         return self._legacy(request, lambda: self.sim.legacy_by_reference(ref))
 
-    def _legacy(self, request: Request, fn: Callable[[], dict[str, Any]]) -> Response:
-        if (err := self.api_key_error(request)) is not None:
-            return err
+    async def legacy_get_status(self, request: Request) -> Response:
+        body = await request.body()
         try:
+            payload: Any = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            payload = None
+        return self._legacy(request, lambda: self.sim.legacy_get_status(payload))
+
+    async def viber(self, request: Request) -> Response:
+        return self._legacy(request, lambda: self.sim.viber_lookup(request.path_params["id"]))
+
+    async def viber_reference(self, request: Request) -> Response:
+        ref = request.path_params["reference"]
+        return self._legacy(request, lambda: self.sim.viber_by_reference(ref))
+
+    def _legacy(self, request: Request, fn: Callable[[], dict[str, Any]]) -> Response:
+        """Every legacy answer is HTTP 200; a refused key is error 2."""
+        try:
+            if (err := self.sim.key_error(request.headers.get("x-api-key"))) is not None:
+                raise err
             return json_response(fn())
         except ApiError as e:
             return json_response(e.body, e.status)
+
+
+def _not_found(raw: str) -> dict[str, Any]:
+    raise ApiError(404, {"message": f"Campaign {raw} not found."})
 
 
 def routes_of(h: Handlers) -> list[Route]:
@@ -168,12 +199,15 @@ def routes_of(h: Handlers) -> list[Route]:
         Route("/api/auth/login", h.login, methods=["POST"]),
         Route("/api/auth/refresh", h.refresh, methods=["POST"]),
         Route("/api/messages", h.messages, methods=["GET"]),
-        Route("/api/campaign", h.campaigns, methods=["GET"]),
         Route("/api/campaigns", h.campaigns, methods=["GET"]),
+        Route("/api/campaign", h.campaigns, methods=["GET"]),
         Route("/api/campaigns/{id}/detail", h.campaign_detail, methods=["GET"]),
+        Route("/rest/sms/getStatus", h.legacy_get_status, methods=["POST"]),
         Route("/rest/sms/reference/{reference}", h.legacy_reference, methods=["GET"]),
-        Route("/rest/sms/task/{task_id}", h.legacy_task, methods=["GET"]),
+        Route("/rest/sms/task/{taskId}", h.legacy_task, methods=["GET"]),
         Route("/rest/sms/{id}", h.legacy_sms, methods=["GET"]),
+        Route("/rest/viber/reference/{reference}", h.viber_reference, methods=["GET"]),
+        Route("/rest/viber/{id}", h.viber, methods=["GET"]),
     ]
 
 

@@ -1,8 +1,8 @@
-"""The seeded, vectorised generator of the dataset (`data.Dataset`): campaigns, their
-messages (each with its whole status trajectory and price), the fallback SMS of failed RCS
-messages, and phones.
+"""The seeded, vectorised generator of the dataset (`data.Dataset`): campaigns of the five
+channels, their messages (each with its whole status trajectory and price), the fallback
+messages (SMS or Viber) of failed Viber and RCS messages, and phones.
 
-All draws come from one generator in a fixed order: campaigns, primary messages, fallback SMS,
+All draws come from one generator in a fixed order: campaigns, primary messages, fallbacks,
 phones. Reordering any draw changes every dataset generated after it.
 """
 
@@ -14,25 +14,54 @@ from typing import Any
 
 import numpy as np
 
+from bsg_analytics.schemas.statuses import CHANNELS
+
 from .data import (
+    CALCULATED_PRICE_NULL_SHARE,
+    CAMPAIGN_FALLBACK_SHARE,
     CAMPAIGN_ID_BASE,
+    CENT,
+    CH,
+    CHANNEL_PRICE_TENTHS,
+    CHANNEL_SHARES,
     COUNTRIES,
+    CURRENCY_SHARES,
+    FALLBACK_OUTCOMES,
     FALLBACK_SHARE,
     KIND_DONE,
     KIND_PAUSED,
     KIND_SPAM,
     KIND_STOPPED,
-    RCS_OUTCOMES,
-    RCS_READ_SHARE,
-    RCS_SENDERS,
-    SMS_OUTCOMES,
-    SMS_SENDERS,
+    MODERATED_SHARE,
+    NO_FALLBACK,
+    OUTCOMES,
+    RCS_TEXT_SHARE,
+    RCS_VIBER_FALLBACK_SHARE,
+    READ_SHARE,
+    SENDERS,
+    SOURCE_SHARES,
     TEXTS,
     VALIDITIES,
+    WHOLE_CENT_SHARE,
     Dataset,
     S,
     anchor_epoch,
 )
+
+# read share of delivered messages, by channel code
+_READ_P = np.array([READ_SHARE.get(ch, 0.0) for ch in CHANNELS])
+_FALLBACK_CODES = np.array([S[x] for x in FALLBACK_OUTCOMES])
+# campaigns pinned (from the middle index on) so every channel and fallback route exists:
+# (channel, fallback channel)
+_PINNED = (
+    (CH["sms"], NO_FALLBACK),
+    (CH["viber"], CH["sms"]),
+    (CH["rcs"], CH["sms"]),
+    (CH["whatsapp"], NO_FALLBACK),
+    (CH["hlr"], NO_FALLBACK),
+    (CH["rcs"], CH["viber"]),
+)
+MIN_CAMPAIGNS = 2 * len(_PINNED)
 
 
 def generate(messages: int, seed: int, days: int, anchor: date, future_hours: int) -> Dataset:
@@ -54,27 +83,30 @@ class _Campaigns:
 
     created: np.ndarray
     channel: np.ndarray
+    fallback: np.ndarray
     kind: np.ndarray
     sizes: np.ndarray  # primary messages
     currency: np.ndarray
     source: np.ndarray
     validity: np.ndarray
     parts: np.ndarray
+    mod_end: np.ndarray
     start: np.ndarray
     real_start: np.ndarray
     duration: np.ndarray  # seconds of sending
-    sms_price: np.ndarray  # per part, units of 1e-7
-    rcs_price: np.ndarray
+    unit_price: np.ndarray  # (campaigns, channels), units of 1e-7
+    price_null: np.ndarray
     sender: list[str]
     text: list[str]
     main_country: np.ndarray
     cards: list[list[dict[str, Any]] | None]
+    rcs_options: list[dict[str, Any] | None]
     options: list[dict[str, Any] | None]
 
 
 @dataclass
 class _Rows:
-    """Message rows of one kind (primary or fallback SMS), in draw order."""
+    """Message rows of one kind (primary or fallback), in draw order."""
 
     campaign: np.ndarray
     channel: np.ndarray
@@ -104,32 +136,31 @@ _ROW_DTYPES: dict[str, Any] = {
 def _draw_campaigns(
     rng: np.random.Generator, messages: int, seed: int, anchor: date, t0: int, t1: int
 ) -> _Campaigns:
-    nc = int(max(4, min(50_000, round(messages / 250))))
+    nc = int(max(MIN_CAMPAIGNS, min(50_000, round(messages / 250))))
     created = _campaign_created(rng, nc, seed, anchor, t0, t1)
-    channel = (rng.random(nc) < 0.35).astype(np.int8)
-    channel[nc // 2] = 0
-    channel[nc // 2 + 1] = 1
-    kind, sizes = _campaign_kinds_and_sizes(rng, nc, messages)
-    currency = (rng.random(nc) < 0.35).astype(np.int8)  # 0 UAH, 1 EUR
-    source = (rng.random(nc) < 0.6).astype(np.int8)  # 0 web, 1 rest
+    channel, fallback = _campaign_channels(rng, nc)
+    kind, sizes = _campaign_kinds_and_sizes(rng, channel, messages)
+    currency = rng.choice(len(CURRENCY_SHARES), nc, p=CURRENCY_SHARES).astype(np.int8)
+    source = rng.choice(len(SOURCE_SHARES), nc, p=SOURCE_SHARES).astype(np.int8)
     validity = VALIDITIES[rng.choice(3, nc, p=[0.4, 0.3, 0.3])]
     parts = np.array([1, 1, 1, 2, 2, 3], dtype=np.int8)[rng.integers(0, 6, nc)]
     scheduled = rng.random(nc) < 0.2
     start = created + np.where(scheduled, rng.integers(600, 12 * 3600, nc), rng.integers(5, 60, nc))
+    moderated = (source == 0) & (rng.random(nc) < MODERATED_SHARE)
+    mod_end = created + 30 + np.where(moderated, rng.integers(300, 3600, nc), 0)
+    start = np.where(moderated, np.maximum(start, mod_end + 5), start)
     real_start = start + rng.integers(0, 120, nc)
     rate = np.exp(rng.uniform(np.log(3), np.log(100), nc))
-    # prices per part in units of 1e-7: UAH 0.25..1.20, EUR 0.010..0.090; RCS 1.5x
-    sms = np.where(currency == 0, rng.integers(2500, 12000, nc), rng.integers(100, 900, nc))
-    sms_price = sms.astype(np.int64) * 1000
+    unit_price, price_null = _campaign_prices(rng, currency)
     sender, text = _campaign_sender_and_text(rng, channel)
     main_country = np.where(currency == 0, 0, rng.integers(1, len(COUNTRIES), nc))
-    cards, options = _campaign_rcs_content(rng, channel, sender, validity)
+    cards, rcs_options, options = _campaign_rcs_content(rng, channel, sender, text, validity)
     return _Campaigns(
-        created=created, channel=channel, kind=kind, sizes=sizes, currency=currency,
-        source=source, validity=validity, parts=parts, start=start, real_start=real_start,
-        duration=np.ceil(sizes / rate).astype(np.int64), sms_price=sms_price,
-        rcs_price=sms_price * 3 // 2, sender=sender, text=text,
-        main_country=main_country, cards=cards, options=options,
+        created=created, channel=channel, fallback=fallback, kind=kind, sizes=sizes,
+        currency=currency, source=source, validity=validity, parts=parts, mod_end=mod_end,
+        start=start, real_start=real_start, duration=np.ceil(sizes / rate).astype(np.int64),
+        unit_price=unit_price, price_null=price_null, sender=sender, text=text,
+        main_country=main_country, cards=cards, rcs_options=rcs_options, options=options,
     )  # fmt: skip
 
 
@@ -146,20 +177,40 @@ def _campaign_created(
     return np.sort(created)
 
 
+def _campaign_channels(rng: np.random.Generator, nc: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each campaign's channel (CHANNEL_SHARES) and fallback channel: Viber campaigns fall
+    back to SMS, RCS ones to SMS or Viber (most of them; the others have none)."""
+    channel = rng.choice(len(CHANNELS), nc, p=CHANNEL_SHARES).astype(np.int8)
+    with_fb = rng.random(nc) < CAMPAIGN_FALLBACK_SHARE
+    rcs_to_viber = rng.random(nc) < RCS_VIBER_FALLBACK_SHARE
+    fallback = np.full(nc, NO_FALLBACK, dtype=np.int8)
+    fallback[(channel == CH["viber"]) & with_fb] = CH["sms"]
+    rcs = (channel == CH["rcs"]) & with_fb
+    fallback[rcs] = np.where(rcs_to_viber[rcs], CH["viber"], CH["sms"])
+    for k, (ch, fb) in enumerate(_PINNED):
+        channel[nc // 2 + k], fallback[nc // 2 + k] = ch, fb
+    return channel, fallback
+
+
 def _campaign_kinds_and_sizes(
-    rng: np.random.Generator, nc: int, messages: int
+    rng: np.random.Generator, channel: np.ndarray, messages: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """How each campaign ends (done, stopped, paused, spam) and its primary message count
-    (`messages` in all, lognormal shares, none for spam)."""
+    """How each campaign ends (done, stopped, paused, spam) and its primary message count:
+    `messages` in all, each channel's CHANNEL_SHARES of them shared by its campaigns
+    (lognormal weights), none for spam."""
+    nc = len(channel)
     kind_draw = rng.random(nc)
     kind = np.select(
         [kind_draw < 0.015, kind_draw < 0.045, kind_draw < 0.06],
         [KIND_SPAM, KIND_STOPPED, KIND_PAUSED],
         KIND_DONE,
     ).astype(np.int8)
-    kind[nc // 2 : nc // 2 + 2] = KIND_DONE
+    kind[nc // 2 : nc // 2 + len(_PINNED)] = KIND_DONE
     weights = rng.lognormal(0.0, 1.0, nc) * (kind != KIND_SPAM)
-    exact = weights / weights.sum() * messages
+    per_channel = np.bincount(channel, weights=weights, minlength=len(CHANNELS))
+    quota = np.array(CHANNEL_SHARES) * messages / np.where(per_channel > 0, per_channel, 1)
+    exact = weights * quota[channel]
+    exact = exact / max(exact.sum(), 1e-12) * messages
     sizes = np.floor(exact).astype(np.int64)
     rest = messages - int(sizes.sum())
     if rest > 0:
@@ -167,73 +218,106 @@ def _campaign_kinds_and_sizes(
     return kind, sizes
 
 
+def _campaign_prices(
+    rng: np.random.Generator, currency: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(campaigns x channels) prices of one message (an SMS: of one part), units of 1e-7:
+    SMS parts UAH 0.25..1.20, EUR 0.010..0.090, USD 0.010..0.100, other channels a multiple
+    of it (CHANNEL_PRICE_TENTHS); WHOLE_CENT_SHARE of the campaigns priced in whole cents.
+    And which campaigns' list estimate is null."""
+    nc = len(currency)
+    low = np.where(currency == 0, rng.integers(2500, 12000, nc), rng.integers(100, 1000, nc))
+    sms = low.astype(np.int64) * 1000
+    price = sms[:, None] * CHANNEL_PRICE_TENTHS[None, :] // 10
+    cents = rng.random(nc) < WHOLE_CENT_SHARE
+    rounded = np.maximum(CENT, (price + CENT // 2) // CENT * CENT)
+    price = np.where(cents[:, None], rounded, price)
+    return price, rng.random(nc) < CALCULATED_PRICE_NULL_SHARE
+
+
 def _campaign_sender_and_text(
     rng: np.random.Generator, channel: np.ndarray
 ) -> tuple[list[str], list[str]]:
     nc = len(channel)
     sender_draw = rng.integers(0, 1 << 30, nc)
-    sender = [
-        (RCS_SENDERS[d % len(RCS_SENDERS)] if ch else SMS_SENDERS[d % len(SMS_SENDERS)])
-        for ch, d in zip(channel.tolist(), sender_draw.tolist(), strict=True)
-    ]
+    sender = []
+    for ch, d in zip(channel.tolist(), sender_draw.tolist(), strict=True):
+        names = SENDERS[CHANNELS[ch]]
+        sender.append(names[d % len(names)])
     text_draw = rng.integers(0, len(TEXTS), nc)
     code_draw = rng.integers(1000, 9999, nc)
     text = [
-        TEXTS[t].format(code=c) for t, c in zip(text_draw.tolist(), code_draw.tolist(), strict=True)
+        "" if ch == CH["hlr"] else TEXTS[t].format(code=c)  # an HLR lookup carries no text
+        for ch, t, c in zip(channel.tolist(), text_draw.tolist(), code_draw.tolist(), strict=True)
     ]
     return sender, text
 
 
 def _campaign_rcs_content(
-    rng: np.random.Generator, channel: np.ndarray, sender: list[str], validity: np.ndarray
-) -> tuple[list[list[dict[str, Any]] | None], list[dict[str, Any] | None]]:
-    """Cards and options of the RCS campaigns (None for SMS ones)."""
-    cards: list[list[dict[str, Any]] | None] = []
-    options: list[dict[str, Any] | None] = []
-    for i in range(len(channel)):
-        if channel[i]:
-            cid = CAMPAIGN_ID_BASE + i
-            cards.append(_cards(rng, cid, sender[i]))
-            options.append(
-                {"ttl": int(validity[i]) * 3600, "traffic_type": "promotion", "tag": f"c{cid}"}
-            )
+    rng: np.random.Generator,
+    channel: np.ndarray,
+    sender: list[str],
+    text: list[str],
+    validity: np.ndarray,
+) -> tuple[
+    list[list[dict[str, Any]] | None], list[dict[str, Any] | None], list[dict[str, Any] | None]
+]:
+    """Cards, served `rcs_options` (`{cards}` or `{text}`) and the page's `options` of the
+    RCS campaigns (None for the others)."""
+    nc = len(channel)
+    text_only = rng.random(nc) < RCS_TEXT_SHARE
+    cards: list[list[dict[str, Any]] | None] = [None] * nc
+    rcs_options: list[dict[str, Any] | None] = [None] * nc
+    options: list[dict[str, Any] | None] = [None] * nc
+    for i in np.flatnonzero(channel == CH["rcs"]).tolist():
+        cid = CAMPAIGN_ID_BASE + i
+        if text_only[i]:
+            rcs_options[i] = {"text": text[i][:160]}
         else:
-            cards.append(None)
-            options.append(None)
-    return cards, options
+            cards[i] = _cards(rng, cid, sender[i])
+            rcs_options[i] = {"cards": cards[i]}
+        options[i] = {"ttl": int(validity[i]) * 3600, "traffic_type": "promotion", "tag": f"c{cid}"}
+    return cards, rcs_options, options
 
 
 def _cards(rng: np.random.Generator, campaign_id: int, sender: str) -> list[dict[str, Any]]:
+    """1..3 cards, some titled, each with 1..3 link or call suggestions (typed; some with
+    postback_data)."""
     cards = []
     slug = sender.lower().replace(" ", "-")
     for k in range(int(rng.integers(1, 4))):
         suggestions: list[dict[str, str]] = []
         for s in range(int(rng.integers(1, 4))):
-            kind = int(rng.integers(0, 3))
-            if kind == 0:
-                suggestions.append({"text": "Call us", "phone": f"+380{44_000_0000 + s * 7:09d}"})
-            elif kind == 1:
-                suggestions.append(
-                    {"text": "Open site", "url": f"https://{slug}.example/offer/{campaign_id}"}
-                )
+            link = bool(rng.integers(0, 2))
+            postback = bool(rng.random() < 0.6)
+            if link:
+                sug = {"type": "link", "text": "Open site",
+                       "url": f"https://{slug}.example/offer/{campaign_id}"}  # fmt: skip
             else:
-                suggestions.append({"text": ("Yes", "No", "Later")[s % 3]})
-        cards.append(
-            {
-                "text": f"Card {k + 1} of campaign {campaign_id}",
-                "media": {"url": f"https://cdn.{slug}.example/c{campaign_id}/card{k + 1}.jpg"},
-                "suggestions": suggestions,
-            }
-        )
+                sug = {"type": "call", "text": "Call us", "phone": f"380{440000000 + s * 7}"}
+            if postback:
+                sug["postback_data"] = f"c{k + 1}s{s + 1}_{sug['type']}"
+            suggestions.append(sug)
+        card: dict[str, Any] = {}
+        if rng.random() < 0.6:
+            card["title"] = f"Offer {k + 1}"
+        card["text"] = f"Card {k + 1} of campaign {campaign_id}"
+        card["media"] = {"url": f"https://cdn.{slug}.example/c{campaign_id}/card{k + 1}.jpg"}
+        card["suggestions"] = suggestions
+        cards.append(card)
     return cards
 
 
-def _choice_codes(
-    rng: np.random.Generator, table: tuple[tuple[str, float], ...], n: int
-) -> np.ndarray:
-    names, p = zip(*table, strict=True)
-    codes = np.array([S[x] for x in names], dtype=np.int8)
-    out: np.ndarray = codes[rng.choice(len(codes), size=n, p=np.array(p) / sum(p))]
+def _outcomes(rng: np.random.Generator, channel: np.ndarray) -> np.ndarray:
+    """An outcome status code per message, from its channel's OUTCOMES."""
+    out = np.empty(len(channel), dtype=np.int8)
+    for code, name in enumerate(CHANNELS):
+        mask = channel == code
+        n = int(mask.sum())
+        if n:
+            names, p = zip(*OUTCOMES[name], strict=True)
+            codes = np.array([S[x] for x in names], dtype=np.int8)
+            out[mask] = codes[rng.choice(len(codes), size=n, p=np.array(p) / sum(p))]
     return out
 
 
@@ -260,21 +344,34 @@ def _outcome_offsets(
     return capped
 
 
+def _read_offsets(rng: np.random.Generator, channel: np.ndarray, outcome: np.ndarray) -> np.ndarray:
+    """Seconds from delivered to read (-1: never read): Viber, RCS and WhatsApp only."""
+    n = len(channel)
+    read = (outcome == S["delivered"]) & (rng.random(n) < _READ_P[channel])
+    lat = np.clip(np.ceil(rng.lognormal(np.log(600), 1.5, n)), 1, 3 * 86400)
+    out: np.ndarray = np.where(read, lat, -1).astype(np.int32)
+    return out
+
+
+def _amounts(camp: _Campaigns, mc: np.ndarray, channel: np.ndarray, parts: np.ndarray,
+             outcome: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Each message's price: its channel's unit price (x parts); a failed message costs 0."""
+    amount = camp.unit_price[mc, channel] * parts
+    out: np.ndarray = np.where(outcome == S["failed"], 0, amount).astype(np.int64)
+    return out
+
+
 def _draw_primary(rng: np.random.Generator, camp: _Campaigns) -> _Rows:
     """The campaigns' own messages, each with its whole trajectory and price."""
     mc = np.repeat(np.arange(len(camp.created), dtype=np.int32), camp.sizes)
     n1 = len(mc)
     created = camp.real_start[mc] + np.floor(rng.random(n1) * camp.duration[mc]).astype(np.int64)
     channel = camp.channel[mc]
-    is_rcs = channel == 1
-    outcome = np.empty(n1, dtype=np.int8)
-    outcome[~is_rcs] = _choice_codes(rng, SMS_OUTCOMES, int((~is_rcs).sum()))
-    outcome[is_rcs] = _choice_codes(rng, RCS_OUTCOMES, int(is_rcs.sum()))
+    outcome = _outcomes(rng, channel)
     queue_off = rng.integers(0, 20, n1).astype(np.int32)
     sent_off = queue_off + rng.integers(1, 30, n1).astype(np.int32)
     out_off = _outcome_offsets(rng, outcome, camp.validity[mc].astype(np.int32) * 3600)
-    read = is_rcs & (outcome == S["delivered"]) & (rng.random(n1) < RCS_READ_SHARE)
-    read_lat = np.clip(np.ceil(rng.lognormal(np.log(600), 1.5, n1)), 1, 3 * 86400)
+    read_off = _read_offsets(rng, channel, outcome)
     pre = np.where(
         (camp.source[mc] == 0) & (rng.random(n1) < 0.5), S["moderation"], S["scheduled"]
     ).astype(np.int8)
@@ -282,14 +379,12 @@ def _draw_primary(rng: np.random.Generator, camp: _Campaigns) -> _Rows:
     country = np.where(
         rng.random(n1) < 0.85, camp.main_country[mc], rng.integers(0, len(COUNTRIES), n1)
     ).astype(np.int8)
-    parts = np.where(is_rcs, 1, camp.parts[mc]).astype(np.int8)
-    amount = np.where(is_rcs, camp.rcs_price[mc], camp.sms_price[mc] * parts)
-    amount = np.where(outcome == S["failed"], 0, amount).astype(np.int64)
-    options = is_rcs & (rng.random(n1) < 0.4)
+    parts = np.where(channel == CH["sms"], camp.parts[mc], 1).astype(np.int8)
+    options = (channel == CH["rcs"]) & (rng.random(n1) < 0.4)
     return _Rows(
         campaign=mc, channel=channel, created=created, queue_off=queue_off, sent_off=sent_off,
-        out_off=out_off, read_off=np.where(read, read_lat, -1).astype(np.int32), pre=pre,
-        inflight=inflight, outcome=outcome, country=country, amount=amount, parts=parts,
+        out_off=out_off, read_off=read_off, pre=pre, inflight=inflight, outcome=outcome,
+        country=country, amount=_amounts(camp, mc, channel, parts, outcome), parts=parts,
         options=options,
     )  # fmt: skip
 
@@ -297,32 +392,35 @@ def _draw_primary(rng: np.random.Generator, camp: _Campaigns) -> _Rows:
 def _draw_fallbacks(
     rng: np.random.Generator, camp: _Campaigns, prim: _Rows
 ) -> tuple[np.ndarray, _Rows]:
-    """Fallback SMS for a share of failed RCS messages: real SMS rows of the same campaign,
-    to the same phone, created after the RCS report. -> (their RCS messages, the rows)."""
+    """Fallbacks for a share of the failed / undelivered / non-user messages of campaigns
+    sent with one: real messages on the campaign's fallback channel (SMS or Viber), of the
+    same campaign, to the same phone, created after the primary's report.
+    -> (their primary messages, the rows)."""
     outcome = prim.outcome
     fb_src = np.flatnonzero(
-        (prim.channel == 1)
-        & np.isin(outcome, [S["failed"], S["undelivered"], S["not_rcs_user"]])
+        (camp.fallback[prim.campaign] != NO_FALLBACK)
+        & np.isin(outcome, _FALLBACK_CODES)
         & (rng.random(len(outcome)) < FALLBACK_SHARE)
     )
     nf = len(fb_src)
     f_mc = prim.campaign[fb_src]
+    f_channel = camp.fallback[f_mc].astype(np.int8)
     f_created = (
         prim.created[fb_src] + prim.sent_off[fb_src] + prim.out_off[fb_src]
         + rng.integers(1, 10, nf)
     )  # fmt: skip
-    f_outcome = _choice_codes(rng, SMS_OUTCOMES, nf)
+    f_outcome = _outcomes(rng, f_channel)
     f_queue = rng.integers(0, 5, nf).astype(np.int32)
     f_sent = f_queue + rng.integers(1, 10, nf).astype(np.int32)
     f_out = _outcome_offsets(rng, f_outcome, camp.validity[f_mc].astype(np.int32) * 3600)
-    f_parts = camp.parts[f_mc].astype(np.int8)
-    f_amount = np.where(f_outcome == S["failed"], 0, camp.sms_price[f_mc] * f_parts)
+    f_read = _read_offsets(rng, f_channel, f_outcome)
+    f_parts = np.where(f_channel == CH["sms"], camp.parts[f_mc], 1).astype(np.int8)
     return fb_src, _Rows(
-        campaign=f_mc, channel=np.zeros(nf), created=f_created, queue_off=f_queue,
-        sent_off=f_sent, out_off=f_out, read_off=np.full(nf, -1),
+        campaign=f_mc, channel=f_channel, created=f_created, queue_off=f_queue,
+        sent_off=f_sent, out_off=f_out, read_off=f_read,
         pre=np.full(nf, S["scheduled"]), inflight=np.full(nf, S["sent"]), outcome=f_outcome,
-        country=prim.country[fb_src], amount=f_amount.astype(np.int64), parts=f_parts,
-        options=np.zeros(nf),
+        country=prim.country[fb_src], amount=_amounts(camp, f_mc, f_channel, f_parts, f_outcome),
+        parts=f_parts, options=np.zeros(nf),
     )  # fmt: skip
 
 
@@ -330,7 +428,7 @@ def _merge(
     rng: np.random.Generator, prim: _Rows, fb: _Rows, fb_src: np.ndarray
 ) -> tuple[_Rows, np.ndarray, np.ndarray, np.ndarray]:
     """Both kinds of rows in one `created` order. -> (rows, phones, index of each message's
-    fallback SMS or -1, is-fallback flags)."""
+    fallback or -1, is-fallback flags)."""
     n1, nf = len(prim.created), len(fb_src)
     all_created = np.concatenate([prim.created.astype(np.int64), fb.created.astype(np.int64)])
     order = np.argsort(all_created, kind="stable")
@@ -347,7 +445,7 @@ def _merge(
     rows = _Rows(**{name: take(name) for name in _ROW_DTYPES})
     fallback = np.full(n1 + nf, -1, dtype=np.int64)
     fallback[fb_src] = inv[n1 + np.arange(nf)]
-    # the fallback SMS goes to the same phone as its RCS message (filled in after sorting)
+    # the fallback goes to the same phone as its primary message (filled in after sorting)
     phones = np.concatenate([_phones(rng, prim.country), np.zeros(nf, dtype=np.int64)])
     phone = phones[order]
     phone[inv[n1 + np.arange(nf)]] = phone[inv[fb_src]]
@@ -385,16 +483,19 @@ def _dataset(
         m.outcome == S["delivered"], m.created + m.sent_off + m.out_off, np.iinfo(np.int64).max
     )
     idx = np.arange(len(m.created))
+    one = camp.unit_price[np.arange(nc), camp.channel]
+    planned_parts = np.where(camp.channel == CH["sms"], camp.parts, 1)
     return Dataset(
         anchor=anchor, t0=t0, t1=t1,
-        c_channel=camp.channel, c_sender=camp.sender, c_currency=camp.currency,
-        c_source=camp.source, c_validity=camp.validity, c_created=camp.created,
-        c_start=camp.start, c_real_start=camp.real_start, c_end=c_end, c_kind=camp.kind,
-        c_text=camp.text, c_parts=camp.parts, c_cards=camp.cards, c_options=camp.options,
+        c_channel=camp.channel, c_fallback=camp.fallback, c_sender=camp.sender,
+        c_currency=camp.currency, c_source=camp.source, c_validity=camp.validity,
+        c_created=camp.created, c_mod_end=camp.mod_end, c_start=camp.start,
+        c_real_start=camp.real_start, c_end=c_end, c_kind=camp.kind, c_text=camp.text,
+        c_parts=camp.parts, c_unit_price=camp.unit_price, c_cards=camp.cards,
+        c_rcs_options=camp.rcs_options, c_options=camp.options,
         c_ptr=c_ptr, c_msg=c_msg, c_planned=camp.sizes,
-        c_price_planned=(
-            np.where(camp.channel == 1, camp.rcs_price, camp.sms_price * camp.parts) * camp.sizes
-        ),
+        c_price_planned=(one * planned_parts * camp.sizes).astype(np.int64),
+        c_price_null=camp.price_null,
         m_campaign=m.campaign, m_channel=m.channel, m_created=m.created,
         m_queue_off=m.queue_off, m_sent_off=m.sent_off, m_out_off=m.out_off,
         m_read_off=m.read_off, m_pre=m.pre, m_inflight=m.inflight, m_outcome=m.outcome,

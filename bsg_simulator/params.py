@@ -29,9 +29,10 @@ def int_param(
     return value
 
 
-def paging(q: Query) -> tuple[int, int]:
-    """`page[limit]` (15..500, default 50) and `page[offset]` (>= 0, default 0)."""
-    limit = int_param(q, "page[limit]", 50, 15, 500)
+def paging(q: Query, min_limit: int = 15) -> tuple[int, int]:
+    """`page[limit]` (min_limit..500, default 50: messages 15.., the campaign list 30..) and
+    `page[offset]` (>= 0, default 0)."""
+    limit = int_param(q, "page[limit]", 50, min_limit, 500)
     offset = int_param(q, "page[offset]", 0, 0)
     assert limit is not None and offset is not None  # they have defaults
     return limit, offset

@@ -152,7 +152,7 @@ def _print_banner(sim: Simulator, url: str, generated_s: float) -> None:
     print("Or ask it directly:")
     print(f"  curl -g -H 'Authorization: Bearer {bearer}' '{url}/api/messages?page[limit]=15'")
     sms = (ds.m_channel[: sim.visible_count(sim.clock.now_s())] == 0).nonzero()[0]
-    if len(sms):  # the legacy REST API knows SMS only
+    if len(sms):  # legacy REST: an SMS (Viber ones answer on /rest/viber/{id})
         print(f"  curl -H 'X-API-KEY: {key}' '{url}/rest/sms/{MESSAGE_ID_BASE + int(sms[0])}'")
 
 

@@ -7,31 +7,38 @@
 - `messages.py`: One API `/api/messages` (selection, sorting, paging, records);
 - `campaigns.py`: One API campaign list and campaign detail;
 - `params.py`: the One API's paging / sort / window parameters and their 422 answers;
-- `legacy.py`: the legacy REST API (`/rest/sms/...`) and its numbered errors;
+- `legacy.py`: the legacy REST API (`/rest/sms/...`, `/rest/viber/...`) and its numbered
+  errors;
 - `truth.py`: the ground-truth tables the tests compare the pipeline's output to;
 - this module: the class itself, its ASGI app and the bearer tokens it issues.
 
 HTTP routing, latency, the rate limit and injected faults are in `app.py` and `faults.py`.
 
-Interpretations (the provider's API pages leave them open):
+Interpretations (the provider's files and pages leave them open):
 - `/api/messages` `filter[from]`/`filter[to]` select on the message's `created_at` (inclusive
   both ends, whole seconds, the account's zone). Campaigns select on campaign `created_at`.
 - Sorting by `delivered` follows MySQL: messages without `delivered_at` (at `now`) sort first
   ascending, last descending; ties by id.
-- Statistics count the campaign's primary messages (`statistics`) and its fallback SMS
+- Statistics count the campaign's primary messages (`statistics`) and its SMS fallbacks
   (`alternative_channels.sms.statistics`) separately; `total_messages`/`total_phones` count the
-  primary ones; `total_price` sums every message of the campaign (fallback SMS included), so it
+  primary ones; `total_price` sums every message of the campaign (fallbacks included), so it
   equals the sum of the `amount` of all messages whose `campaign_id` is the campaign.
-- `calculated_price` (list) is the planned cost of the campaign's primary messages, as float.
+- `calculated_price` (list) is the planned cost of the campaign's primary messages, as float
+  (null for some campaigns).
 - A failed message costs 0; every other message has its price from creation on.
-- Legacy task `sent` counts the provider's SENT statuses (delivered included), `undeliverable`
-  counts undelivered + failed. Legacy `time_dr` is the time of the final report (null for
-  `unknown`, which has none).
+- A message made in the web account (`source` web) has no `reference_id`.
+- Legacy `time_dr` is the time of the final report (null for `unknown`, which has none).
+- Issued bearers are JWT-shaped (header.payload.signature, base64url; the payload has `iat`,
+  `exp`, `roles`, `id`); `exp` is the simulator clock at issue + `token_ttl_seconds`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from .campaigns import CAMPAIGN_SORTS, RCS_STATS, SMS_STATS, CampaignsMixin
 from .common import (
@@ -77,20 +84,44 @@ __all__ = [
     "message_id_of_reference",
     "minus_months",
     "reference_of",
+    "token_payload",
 ]
+
+_JWT_HEADER = {"typ": "JWT", "alg": "RS256"}
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def token_payload(token: str) -> dict[str, Any] | None:
+    """The payload of a JWT-shaped bearer (with an integer `exp`); None for anything else."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int):
+        return None
+    return payload
 
 
 class Simulator(MessagesMixin, CampaignsMixin, GroundTruthMixin, LegacyMixin):
     """The simulated BSG account: `Simulator(config)` or `Simulator(config, **overrides)`.
 
     Public state: `config`, `quirks`, `data` (the generated arrays), `clock`, `tz`, `app` (the
-    ASGI app, made on first use) and `issued_tokens`. Answers: `messages_page`,
-    `campaigns_page`, `campaign_detail`, `legacy_lookup`, `legacy_by_reference`; truth:
-    `ground_truth_*`, `status_counts`, `spend`."""
+    ASGI app, made on first use), `issued_tokens` (bearer -> requests left, None: no limit)
+    and `token_expiry` (bearer -> its `exp`). Answers: `messages_page`, `campaigns_page`,
+    `campaign_detail`, `legacy_lookup`, `legacy_by_reference`, `legacy_get_status`,
+    `viber_lookup`, `viber_by_reference`; truth: `ground_truth_*`, `status_counts`,
+    `spend`."""
 
     def __init__(self, config: SimulatorConfig | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
         self.issued_tokens: dict[str, int | None] = {}
+        self.token_expiry: dict[str, int] = {}
         self._token_seq = 0
         self._app: SimulatorApp | None = None
 
@@ -104,7 +135,16 @@ class Simulator(MessagesMixin, CampaignsMixin, GroundTruthMixin, LegacyMixin):
 
     # -------------------------------------------------------------------- auth
     def issue_token(self) -> str:
+        """A new JWT-shaped bearer: issued now (the simulator clock), expiring after
+        `token_ttl_seconds` of simulated time (and after `token_ttl_requests` requests when
+        set)."""
         self._token_seq += 1
-        token = f"sim{self._token_seq:06d}{hash_key(str(self._token_seq)) & 0xFFFFFFFF:08x}"
+        iat = self.clock.now_s()
+        exp = iat + int(self.config.token_ttl_seconds)
+        head = _b64(orjson.dumps(_JWT_HEADER))
+        body = _b64(orjson.dumps({"iat": iat, "exp": exp, "roles": [], "id": self._token_seq}))
+        mac = hashlib.blake2b(f"{self.config.seed}|{head}.{body}".encode(), digest_size=64)
+        token = f"{head}.{body}.{_b64(mac.digest())}"
         self.issued_tokens[token] = self.config.token_ttl_requests
+        self.token_expiry[token] = exp
         return token

@@ -12,11 +12,18 @@ from typing import Any
 
 import numpy as np
 
-from bsg_analytics.schemas.statuses import DELIVERED_STATUSES, SENT_STATUSES
+from bsg_analytics.schemas.statuses import (
+    CAMPAIGN_STATISTIC_STATUSES,
+    CHANNELS,
+    DELIVERED_STATUSES,
+    SENT_STATUSES,
+)
 
 from . import data as D
 from .clock import Clock
+from .common import message_id_of_reference
 from .config import QuirkConfig, SimulatorConfig
+from .generation import generate
 from .timezone import TimeZone
 
 I64MAX = np.iinfo(np.int64).max
@@ -25,8 +32,19 @@ I64MAX = np.iinfo(np.int64).max
 SENT_CODES = np.array(sorted(D.S[x] for x in SENT_STATUSES))
 DELIVERED_CODES = np.array(sorted(D.S[x] for x in DELIVERED_STATUSES))
 
-# Per-status counts of a campaign: {"primary": {status: n}, "fallback": {...}, totals}.
+# Per-status counts of a campaign: {"primary": {status: n}, "fallback": {...} (its SMS
+# fallbacks), "viber_fallback": {...}, totals}.
 CampaignStats = dict[str, Any]
+
+
+def detail_statistics(counts: dict[str, int], channel: str) -> dict[str, int]:
+    """A campaign detail's 13 counts (CAMPAIGN_STATISTIC_STATUSES, its order) from counts per
+    served message status. The detail has no `not_service_user` key: an RCS message served
+    so (a phone without RCS) counts as `not_rcs_user`, a WhatsApp one as `undelivered`."""
+    out = {k: counts.get(k, 0) for k in CAMPAIGN_STATISTIC_STATUSES}
+    nsu = counts.get("not_service_user", 0)
+    out["not_rcs_user" if channel == "rcs" else "undelivered"] += nsu
+    return out
 
 
 class SimulatorState:
@@ -37,19 +55,26 @@ class SimulatorState:
         self.config = config = config or SimulatorConfig()
         self.quirks: QuirkConfig = config.quirks
         anchor = config.anchor or datetime.now(UTC).date()
-        self.data = ds = D.generate(
+        self.data = ds = generate(
             config.messages, config.seed, config.days, anchor, config.future_hours
         )
         start = config.start or datetime.now(UTC)
         self.clock = Clock(start, live=config.live, speed=config.speed)
         self.tz = TimeZone(config.timezone, ds.t0 - 86400, ds.t1 + 20 * 86400)
-        cid = D.CAMPAIGN_ID_BASE + ds.m_campaign.astype(np.int64)
-        self.m_nrcs_shown = self.quirks.pick("undocumented_statuses", cid)
+        # an RCS message to a phone without RCS: served as `not_service_user` (published)
+        # where True, else as `not_rcs_user`
+        self.m_rcs_nsu = self.quirks.pick(
+            "rcs_non_user_status", D.MESSAGE_ID_BASE + np.arange(ds.n_messages, dtype=np.int64)
+        )
+        # messages with a reference_id: all but those made in the web account
+        self.m_has_ref = ds.c_source[ds.m_campaign] != 0
         final = ds.m_created + ds.m_sent_off + ds.m_out_off + np.maximum(ds.m_read_off, 0)
         self.c_settled = ds.c_end.copy()
         np.maximum.at(self.c_settled, ds.m_campaign, final)
         self._stats_cache: dict[int, CampaignStats] = {}
         self._sender_arr = np.array(ds.c_sender, dtype=object)
+        self._by_channel: dict[int, np.ndarray] = {}
+        self._untyped: dict[int, dict[str, Any]] = {}  # campaign -> untyped rcs_options
 
     # ------------------------------------------------------------------ basics
     def now_s(self, now: datetime | float | None = None) -> int:
@@ -67,6 +92,22 @@ class SimulatorState:
     def message_ids(self) -> np.ndarray:
         return D.MESSAGE_ID_BASE + np.arange(self.data.n_messages, dtype=np.int64)
 
+    def channel_messages(self, channel: int) -> np.ndarray:
+        """Indices of the messages of one channel, ascending (made on first use)."""
+        if channel not in self._by_channel:
+            self._by_channel[channel] = np.flatnonzero(self.data.m_channel == channel)
+        return self._by_channel[channel]
+
+    def message_of_reference(self, ref: str) -> int | None:
+        """The id of the message whose reference_id is `ref`; None if no message has it."""
+        mid = message_id_of_reference(ref)
+        if mid is None:
+            return None
+        j = mid - D.MESSAGE_ID_BASE
+        if not (0 <= j < self.data.n_messages) or not self.m_has_ref[j]:
+            return None
+        return mid
+
     def window_bounds(self) -> tuple[datetime, datetime]:
         """The span of generated data (UTC)."""
         return (
@@ -78,7 +119,8 @@ class SimulatorState:
     def _trajectory(
         self, idx: np.ndarray, now: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Status code, sent_at, delivered_at, dr time (or -1) of messages `idx` at `now`."""
+        """Status code (as served), sent_at, delivered_at, final report time (or -1) of
+        messages `idx` at `now`."""
         ds = self.data
         c = ds.m_created[idx]
         q = c + ds.m_queue_off[idx]
@@ -88,7 +130,7 @@ class SimulatorState:
         r = np.where(ro >= 0, o + ro, I64MAX)
         out = ds.m_outcome[idx]
         shown = np.where(
-            (out == D.S["not_rcs_user"]) & ~self.m_nrcs_shown[idx], D.S["undelivered"], out
+            (out == D.S["not_rcs_user"]) & self.m_rcs_nsu[idx], D.S["not_service_user"], out
         )
         st = np.where(
             now < q,
@@ -106,20 +148,20 @@ class SimulatorState:
 
     # --------------------------------------------------------------- campaigns
     def _campaign_status(self, ci: np.ndarray, now: int) -> np.ndarray:
+        """creation (30 s) -> moderation (some web campaigns) -> scheduled -> sending ->
+        done / stopped / paused; spam at once."""
         ds = self.data
         final = np.array(["done", "stopped", "paused", "spam"], dtype=object)[ds.c_kind[ci]]
-        return np.where(
-            ds.c_kind[ci] == D.KIND_SPAM,
-            "spam",
-            np.where(
+        return np.select(
+            [
+                ds.c_kind[ci] == D.KIND_SPAM,
                 now < ds.c_created[ci] + 30,
-                "creation",
-                np.where(
-                    now < ds.c_real_start[ci],
-                    "scheduled",
-                    np.where(now < ds.c_end[ci], "sending", final),
-                ),
-            ),
+                now < ds.c_mod_end[ci],
+                now < ds.c_real_start[ci],
+                now < ds.c_end[ci],
+            ],
+            ["spam", "creation", "moderation", "scheduled", "sending"],
+            final,
         )
 
     def _campaign_times(self, ci: int, now: int) -> dict[str, int | None]:
@@ -137,7 +179,8 @@ class SimulatorState:
         }
 
     def campaign_stats(self, ci: int, now: int) -> CampaignStats:
-        """Counts per status (primary and fallback), totals and price of campaign `ci` at now."""
+        """Counts per served status (primary, SMS fallbacks, Viber fallbacks), totals and
+        price of campaign `ci` at now."""
         if now >= self.c_settled[ci] and ci in self._stats_cache:
             return self._stats_cache[ci]
         ds = self.data
@@ -145,11 +188,17 @@ class SimulatorState:
         sl = sl[: np.searchsorted(sl, self.visible_count(now))]
         st = self._trajectory(sl, now)[0]
         fb = ds.m_is_fallback[sl]
-        prim = np.bincount(st[~fb], minlength=len(D.STATUS_NAMES))
-        alt = np.bincount(st[fb], minlength=len(D.STATUS_NAMES))
+        ch = ds.m_channel[sl]
+        n = len(D.STATUS_NAMES)
+
+        def counts(mask: np.ndarray) -> dict[str, int]:
+            c = np.bincount(st[mask], minlength=n)
+            return {D.STATUS_NAMES[i]: int(c[i]) for i in range(n)}
+
         stats = {
-            "primary": {D.STATUS_NAMES[i]: int(prim[i]) for i in range(len(D.STATUS_NAMES))},
-            "fallback": {D.STATUS_NAMES[i]: int(alt[i]) for i in range(len(D.STATUS_NAMES))},
+            "primary": counts(~fb),
+            "fallback": counts(fb & (ch == D.CH["sms"])),
+            "viber_fallback": counts(fb & (ch == D.CH["viber"])),
             "total_messages": int((~fb).sum()),
             "total_phones": len(np.unique(ds.m_phone[sl[~fb]])),
             "total_units": int(ds.m_amount[sl].sum()),
@@ -164,8 +213,16 @@ class SimulatorState:
         sent = sum(counts[D.STATUS_NAMES[c]] for c in SENT_CODES)
         return {"delivered": delivered, "sent": sent}
 
+    def campaign_channel(self, ci: int) -> str:
+        return CHANNELS[self.data.c_channel[ci]]
+
+    def has_sms_fallback(self, ci: int) -> bool:
+        """Whether campaign `ci` was sent with an SMS fallback (its detail's
+        alternative_channels.sms)."""
+        return bool(self.data.c_fallback[ci] == D.CH["sms"])
+
     def campaign_name(self, ci: int) -> str:
         ds = self.data
-        kind = "RCS" if ds.c_channel[ci] else "SMS"
-        via = "api" if ds.c_source[ci] else "web"
+        kind = D.CHANNEL_TITLES[self.campaign_channel(ci)]
+        via = "web" if ds.c_source[ci] == 0 else "api"
         return f"{kind} {via} campaign / {self.tz.fmt1(int(ds.c_created[ci]))}"

@@ -1,7 +1,7 @@
 """Helpers for tests (any team's): a simulator, an in-process httpx transport to it, and a
 simulator on a loopback port.
 
-    sim = make_simulator(messages=5_000, quirks=QuirkConfig.all_variant("A"))
+    sim = make_simulator(messages=5_000, quirks=["all=pages"])  # default: the published shapes
     with httpx.Client(transport=inprocess_transport(sim), base_url="http://bsg.test") as c:
         c.get("/api/messages", headers={"Authorization": "Bearer t"})
 

@@ -14,22 +14,30 @@ from .conftest import BEARER, KEY, WINDOW, all_pages, client_for
 PATHS = [
     ("/api/messages", {"page[limit]": 500, **WINDOW}),
     ("/api/messages", {"sort": "phone", "way": "desc", "page[limit]": 100}),
-    ("/api/campaign", {"filter[type]": "rcs"}),
+    ("/api/campaigns", {"filter[type]": "rcs"}),
+    ("/api/campaigns", {"filter[type]": "whatsapp"}),
     ("/api/campaigns/1010/detail", {}),
 ]
 
 
 def _bytes(sim):
+    sms = sim.ground_truth_legacy_sms()["message_id"].to_list()[:50]
+    viber = sim.ground_truth_legacy_viber()["message_id"].to_list()[:5]
     with client_for(sim) as c:
         out = [c.get(p, params=q, headers=BEARER).content for p, q in PATHS]
-        out.append(c.get("/rest/sms/task/50001010", headers=KEY).content)
+        for cid in sim.ground_truth_campaigns()["campaign_id"].to_list():
+            out.append(c.get(f"/api/campaigns/{cid}/detail", headers=BEARER).content)
+        out.append(c.get(f"/rest/sms/task/{sim.task_ids()[0]}", headers=KEY).content)
+        out.append(c.post("/rest/sms/getStatus", json={"ids": sms}, headers=KEY).content)
+        out += [c.get(f"/rest/viber/{v}", headers=KEY).content for v in viber]
         return out
 
 
 def test_same_seed_same_day_same_bytes():
     a, b = make_simulator(messages=3_000, seed=11), make_simulator(messages=3_000, seed=11)
     assert _bytes(a) == _bytes(b)
-    assert a.ground_truth_messages().equals(b.ground_truth_messages())
+    for table in ("messages", "campaigns", "rcs_suggestions", "legacy_viber"):
+        assert getattr(a, f"ground_truth_{table}")().equals(getattr(b, f"ground_truth_{table}")())
     c = make_simulator(messages=3_000, seed=12)
     assert _bytes(a)[0] != _bytes(c)[0]
 

@@ -92,11 +92,11 @@ def test_faults_deterministic_and_retries_redraw():
         codes = []
         for _ in range(20):
             try:
-                codes.append(c.get("/api/campaign", headers=BEARER).status_code)
+                codes.append(c.get("/api/campaigns", headers=BEARER).status_code)
             except httpx.TransportError:
                 codes.append("drop")
     assert 200 in codes and len(set(codes)) > 1
-    assert [k for k, _, _ in sim.app.faults.log][:1] == ["GET /api/campaign?"]
+    assert [k for k, _, _ in sim.app.faults.log][:1] == ["GET /api/campaigns?"]
 
 
 def test_query_order_is_one_key():
