@@ -410,7 +410,8 @@ class _Run:
         )  # fmt: skip
 
     def _window_written(self, outcome: JobOutcome, rows: int) -> None:
-        self.state.mark_done(outcome.job.key, outcome.started_at or datetime.now(UTC))
+        read_at = outcome.started_at or datetime.now(UTC)
+        self.state.mark_done(outcome.job.key, read_at, getattr(outcome.result, "campaigns", None))
         self.report.windows_done += 1
         self.report.rereads += outcome.reads - 1
         self.progress.advance(outcome, rows)
@@ -641,7 +642,7 @@ def still_open(
     for is gone). Final statuses are dropped by `SyncState.finish_run`."""
     gone = set(not_found)
     out = {i: s for i, s in previously_open.items() if i not in seen and i not in gone}
-    out.update({i: s for i, s in seen.items() if campaign_is_open(s)})
+    out.update({i: s for i, s in seen.items() if campaign_is_open(s) and i not in gone})
     return dict(sorted(out.items()))
 
 

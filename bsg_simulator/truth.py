@@ -298,6 +298,7 @@ class GroundTruthMixin(LegacyMixin):
         t = self._campaign_times(ci, now)
         status = str(self._campaign_status(np.array([ci]), now)[0])
         channel = self.campaign_channel(ci)
+        listable = channel in CAMPAIGN_LIST_TYPES
         prim = detail_statistics(stats["primary"], channel)
         alt = detail_statistics(stats["fallback"], "sms")
         fb = int(ds.c_fallback[ci])
@@ -308,25 +309,29 @@ class GroundTruthMixin(LegacyMixin):
             "channel": channel,
             "status": status,
             "is_final": status in FINAL_CAMPAIGN_STATUSES,
-            "listable": channel in CAMPAIGN_LIST_TYPES,
+            "listable": listable,
             "fallback_channel": CHANNELS[fb] if fb != D.NO_FALLBACK else None,
             "start_at": t["start"],
             "real_start_at": t["real_start"],
             "finished_at": t["finished"],
             "created_at": t["created"],
             "calculated_price_units": (
-                None if ds.c_price_null[ci] else int(ds.c_price_planned[ci])
+                None if ds.c_price_null[ci] or not listable else int(ds.c_price_planned[ci])
             ),
             "total_messages": stats["total_messages"],
             "total_phones": stats["total_phones"],
             "total_units": stats["total_units"],
             "currency": D.CURRENCIES[ds.c_currency[ci]],
+        }
+        # the list's own columns: null for a type no list shows (its row is the detail's)
+        listed = {
             "list_currency": D.CURRENCIES[ds.c_currency[ci]],
             "list_delivered": self._sent_delivered(stats["primary"])["delivered"],
             "list_sent": self._sent_delivered(stats["primary"])["sent"],
             "fallback_delivered": self._sent_delivered(stats["fallback"])["delivered"],
             "fallback_sent": self._sent_delivered(stats["fallback"])["sent"],
         }
+        row.update({k: v if listable else None for k, v in listed.items()})
         for k in CAMPAIGN_STATISTIC_STATUSES:
             row[f"primary_{k}"] = prim[k]
             row[f"sms_fallback_{k}"] = alt[k]

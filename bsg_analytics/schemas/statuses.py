@@ -120,6 +120,11 @@ CAMPAIGN_STATUSES: tuple[str, ...] = (
 FINAL_CAMPAIGN_STATUSES: frozenset[str] = frozenset({"stopped", "done"})
 
 
+# The status recorded for a campaign known only from its messages (a type no list shows)
+# until its detail is read: open, so that the detail is read.
+UNREAD_CAMPAIGN_STATUS = "unread"
+
+
 def campaign_is_open(status: str | None) -> bool:
     """A campaign whose statistics can still change: any status but a final one (an unknown
     status too: it is read again rather than frozen)."""

@@ -39,7 +39,7 @@ from typing import Any
 
 from bsg_analytics.extract import WindowResult, combine_reads, read_window, reread_group
 from bsg_analytics.raw import RawPage, RawStore
-from bsg_analytics.schemas.statuses import CHANNELS
+from bsg_analytics.schemas.statuses import CHANNELS, UNREAD_CAMPAIGN_STATUS
 from bsg_analytics.schemas.tables import MESSAGES, RCS_CARDS, RCS_SUGGESTIONS
 from bsg_analytics.settings import Settings
 from bsg_analytics.streams.base import (
@@ -51,6 +51,7 @@ from bsg_analytics.streams.base import (
     TransformOutput,
     Written,
 )
+from bsg_analytics.streams.campaign_detail import unlisted_campaigns
 from bsg_analytics.transforms.common import TransformReport
 from bsg_analytics.transforms.messages import transform_messages
 from bsg_client import BSGClient, Window
@@ -211,6 +212,15 @@ def note_campaigns(page: Page, result: WindowResult) -> None:
         result.message_campaigns.setdefault(cid, set()).add(rec["type"].strip().lower())
 
 
+def _checkpointed(result: WindowResult) -> WindowResult:
+    """The campaigns no list shows, recorded with the window (`campaign_statuses`, status
+    `UNREAD_CAMPAIGN_STATUS`): a run that takes this one over plans their details although
+    it does not read this window again."""
+    for cid in unlisted_campaigns(result.message_campaigns):
+        result.campaign_statuses.setdefault(cid, UNREAD_CAMPAIGN_STATUS)
+    return result
+
+
 def _observe(result: WindowResult, context: RunContext) -> None:
     for cid, types in result.message_campaigns.items():
         context.message_campaigns.setdefault(cid, set()).update(types)
@@ -220,8 +230,10 @@ def _extract(
     client: BSGClient, raw_store: RawStore, job: Job, run_id: str, *, parallel: int, attempt: int
 ) -> WindowResult:
     assert job.window is not None
-    return extract_messages_window(
-        client, raw_store, job.window, run_id, parallel=parallel, attempt=attempt
+    return _checkpointed(
+        extract_messages_window(
+            client, raw_store, job.window, run_id, parallel=parallel, attempt=attempt
+        )
     )
 
 

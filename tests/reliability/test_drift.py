@@ -45,19 +45,23 @@ class ClockPushingTransport(httpx.BaseTransport):
 
 
 def inside_a_sending_burst(sim) -> datetime:
-    """A moment inside a campaign burst: messages created every few seconds around it."""
+    """A moment inside a run of sends: at least 20 messages created in the minutes before it
+    (older than the windows' 2-minute safety margin, their reports still on the way) and at
+    least 20 more created in the 5 minutes after it (they arrive while the sync pages)."""
     created = sim.ground_truth_messages(sim.clock.now_dt())["created_at"].sort()
-    recent = created.filter(created > created.max() - timedelta(days=20))
-    gaps = recent.diff().dt.total_seconds()
-    # the start of a dense run of 200 messages within 15 minutes
-    for i in range(1, recent.len() - 200):
-        if (recent[i + 200] - recent[i]).total_seconds() < 900 and gaps[i] > 3600:
-            return recent[i + 100] + timedelta(minutes=10)
+    recent = created.filter(created > created.max() - timedelta(days=20)).dt.epoch("s")
+    seconds = recent.to_numpy()
+    for c in seconds:
+        t = c + 150
+        before = ((seconds > t - 400) & (seconds < t - 120)).sum()
+        after = ((seconds >= t) & (seconds < t + 300)).sum()
+        if before >= 20 and after >= 20:
+            return datetime.fromtimestamp(int(t), UTC)
     raise AssertionError("no burst found")
 
 
 def test_live_drift_during_paging_then_one_incremental_sync_matches_the_truth(tmp_path):
-    sim = make_simulator(messages=6_000, seed=13, live=True, speed=120.0, token=TOKEN,
+    sim = make_simulator(messages=6_000, seed=37, live=True, speed=120.0, token=TOKEN,
                          api_key=API_KEY)  # fmt: skip
     start = inside_a_sending_burst(sim)
     sim.clock.set(start)

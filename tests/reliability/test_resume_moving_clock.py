@@ -668,7 +668,11 @@ def test_a_run_killed_just_before_it_is_recorded_finished_keeps_its_open_campaig
     spam, sending...) are forgotten for good; once older than the look-back, no later sync
     reads them again. An uninterrupted run keeps them open. Fixed: the checkpoint keeps the
     campaigns its done list jobs saw, and the run that takes it over reads their details."""
-    world = World(tmp_path)
+    # a seed whose campaigns include one that never turns final (paused)
+    sim = make_simulator(messages=MESSAGES, seed=18, live=True, speed=SPEED, token=TOKEN,
+                         api_key=API_KEY)  # fmt: skip
+    sim.clock.set(before_the_last_burst(sim))
+    world = World(tmp_path, sim=sim)
     real_finish = SyncState.finish_run
 
     def killed_here(self, *args, **kwargs):
