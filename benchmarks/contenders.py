@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 MESSAGES_PATH = "/api/messages"
-CAMPAIGN_LIST_PATH = "/api/campaign"
+CAMPAIGN_LIST_PATH = "/api/campaigns"
 _TOTAL = re.compile(rb'"total"\s*:\s*(\d+)')
 
 
@@ -34,7 +34,7 @@ def floor(spec: dict) -> dict:
     """Every page the pipeline downloads, `concurrency` requests in flight, nothing parsed but
     what the next request needs: each window's messages pages (the total found with a regex
     in the first page's tail), and, when the spec names campaign windows, the campaign list of
-    both types per window and every listed campaign's detail (the ids read from the list)."""
+    the three listable types per window and every listed campaign's detail (the ids read from the list)."""
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     import httpx
@@ -62,7 +62,7 @@ def floor(spec: dict) -> dict:
         pending |= {
             pool.submit(get, "campaigns", CAMPAIGN_LIST_PATH, w, 0, {"filter[type]": t})
             for w in spec.get("campaign_windows", [])
-            for t in ("sms", "rcs")
+            for t in ("sms", "rcs", "whatsapp")  # the listable types
         }
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
