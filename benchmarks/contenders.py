@@ -34,7 +34,8 @@ def floor(spec: dict) -> dict:
     """Every page the pipeline downloads, `concurrency` requests in flight, nothing parsed but
     what the next request needs: each window's messages pages (the total found with a regex
     in the first page's tail), and, when the spec names campaign windows, the campaign list of
-    the three listable types per window and every listed campaign's detail (the ids read from the list)."""
+    the three listable types per window and every listed campaign's detail (the ids read from
+    the list)."""
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     import httpx

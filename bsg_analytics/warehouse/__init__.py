@@ -639,7 +639,8 @@ def run_sql_command(
 
 
 def reconcile(data_dir: DataDir) -> dict[str, Any]:
-    """Campaigns whose own statistics disagree with their messages (`campaign_delivery`)."""
+    """Campaigns whose own statistics disagree with their messages (`campaign_delivery`),
+    as JSON-ready rows (decimals as strings, times in ISO 8601: a Prefect artifact takes them)."""
     rows = query(data_dir, "select * from campaign_delivery").to_pylist()
-    disagreements = [r for r in rows if r.get("disagrees")]
+    disagreements = [_plain(r) for r in rows if r.get("disagrees")]
     return {"campaigns": len(rows), "disagreements": disagreements}

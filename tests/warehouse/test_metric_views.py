@@ -221,3 +221,14 @@ def test_totals_reconcile_with_messages(fixture_data):
     (n,) = rows(fixture_data, "SELECT count(*) FROM messages")[0]
     (m,) = rows(fixture_data, "SELECT sum(messages) FROM spend_daily")[0]
     assert n == m == 17
+
+
+def test_reconcile_rows_are_json_ready_for_an_artifact(fixture_data):
+    import json
+
+    from bsg_analytics.warehouse import reconcile
+
+    result = reconcile(fixture_data)
+    assert [r["campaign_id"] for r in result["disagreements"]] == [100]
+    # a Prefect table artifact serialises them with json.dumps (times and decimals included)
+    json.dumps(result["disagreements"])
