@@ -261,7 +261,14 @@ def test_every_route_is_described_and_every_described_path_served():
 
 
 # --------------------------------------------------------------------------- validation
-@pytest.mark.parametrize("mode", ["published", "pages", "mixed"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "published",
+        pytest.param("pages", marks=pytest.mark.slow),
+        pytest.param("mixed", marks=pytest.mark.slow),
+    ],
+)
 def test_answers_validate(mode):
     items, _ = answers(mode)
     assert len(items) > 100

@@ -159,6 +159,7 @@ def test_a_plain_connection_needs_the_registration(s3_fixture):
         con.close()
 
 
+@pytest.mark.slow  # (the default pass keeps a quicker sibling)
 def test_query_builds_a_missing_warehouse_in_the_working_folder(s3_fixture, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     d = DataDir(s3_fixture.uri())

@@ -80,6 +80,7 @@ def test_backfill_through_faults_gives_the_fault_free_tables(
         assert set(kinds) == set(FAULT_KINDS), set(FAULT_KINDS) - set(kinds)
 
 
+@pytest.mark.slow  # (the default pass keeps a quicker sibling)
 def test_over_real_sockets_timeouts_and_dropped_connections_are_survived(
     tmp_path, reference, record_property
 ):
@@ -106,6 +107,7 @@ def test_over_real_sockets_timeouts_and_dropped_connections_are_survived(
     assert kinds["slow"] >= 1 and kinds["drop"] >= 1
 
 
+@pytest.mark.slow  # (the default pass keeps a quicker sibling)
 def test_past_the_retry_budget_a_clear_failure_then_a_rerun_loses_nothing(
     tmp_path, transport_for, reference
 ):

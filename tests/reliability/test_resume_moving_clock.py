@@ -380,6 +380,7 @@ def test_a_backfill_interrupted_again_and_again_on_a_moving_clock_ends_equal_to_
     finish_and_check(world, SINCE, points, "resume, moving clock: backfill")
 
 
+@pytest.mark.slow  # (the default pass keeps a quicker sibling)
 def test_an_incremental_sync_interrupted_again_and_again_ends_equal_to_the_truth(tmp_path):
     world = World(tmp_path, window_days=1)  # the look-back in several windows
     world.sync(SINCE)  # a first complete backfill

@@ -143,6 +143,7 @@ def simulate_process(tmp_path: Path, name: str, *flags: str):
         proc.wait(10)
 
 
+@pytest.mark.slow  # (the default pass keeps a quicker sibling)
 def test_a_live_command_accepts_what_a_later_sync_asks_and_a_frozen_one_refuses(tmp_path):
     """At --speed 600 five simulated minutes pass in half a second: the live simulator then
     accepts the windows a sync plans five minutes after start-up (ending at that time minus

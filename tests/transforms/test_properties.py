@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -269,6 +270,7 @@ def valid_message(draw, i):
     return rec
 
 
+@pytest.mark.slow  # (the default pass keeps a quicker sibling)
 @SETTINGS
 @given(st.data())
 def test_valid_records_with_any_mix_of_quirks_all_become_rows(data):
