@@ -88,10 +88,12 @@ def _legacy_sample(sim, n: int = 10) -> None:
 
     from bsg_analytics.flows.legacy import legacy_flow
 
-    sms = sim.ground_truth_messages().filter(pl.col("channel") == "sms").tail(n)
+    sms = sim.ground_truth_messages().filter(pl.col("channel") == "sms")
+    # Messages sent from the web account carry no reference: only API ones can be looked up by it.
+    referenced = sms.filter(pl.col("reference_id").is_not_null())
     legacy_flow(
-        sms_ids=sms["message_id"].head(n // 2).to_list(),
-        references=sms["reference_id"].tail(n - n // 2).to_list(),
+        sms_ids=sms["message_id"].tail(n // 2).to_list(),
+        references=referenced["reference_id"].tail(n - n // 2).to_list(),
         task_ids=[int(t) for t in sim.task_ids()[-n:]],
     )
 

@@ -30,6 +30,9 @@ def prepare_prefect_env(verbose: bool = False) -> None:
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # On a fresh PREFECT_HOME the temporary server first migrates its database: 20 s or more
+    # on two busy cores, which is Prefect's whole default wait (the first `demo` failed so).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         logging.getLogger("stamina").setLevel(logging.ERROR)
