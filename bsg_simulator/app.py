@@ -153,6 +153,28 @@ class Handlers:
             return self._api(request, lambda: _not_found(raw))
         return self._api(request, lambda: self.sim.campaign_detail(int(raw)))
 
+    # ------------------------------------------------------ exports, balance
+    async def stat_jobs(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self._api(request, self.sim.stat_jobs_list)
+        body = await request.body()
+        try:
+            payload: Any = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            payload = None
+        return self._api(request, lambda: self.sim.stat_jobs_create(payload))
+
+    async def stat_job(self, request: Request) -> Response:
+        key = request.path_params["key"]
+        if request.method == "DELETE":
+            return self._api(request, lambda: self.sim.stat_jobs_delete(key))
+        if (err := self.bearer_error(request)) is not None:
+            return err
+        return Response(self.sim.stat_job_body(key), media_type="application/json")
+
+    async def balance(self, request: Request) -> Response:
+        return self._api(request, self.sim.account_balance)
+
     # ------------------------------------------------------------- legacy
     async def legacy_sms(self, request: Request) -> Response:
         return self._legacy(request, lambda: self.sim.legacy_lookup(request.path_params["id"]))
@@ -202,6 +224,9 @@ def routes_of(h: Handlers) -> list[Route]:
         Route("/api/campaigns", h.campaigns, methods=["GET"]),
         Route("/api/campaign", h.campaigns, methods=["GET"]),
         Route("/api/campaigns/{id}/detail", h.campaign_detail, methods=["GET"]),
+        Route("/api/stat/jobs", h.stat_jobs, methods=["GET", "POST"]),
+        Route("/api/stat/jobs/{key}", h.stat_job, methods=["GET", "DELETE"]),
+        Route("/api/accounts/balance", h.balance, methods=["GET"]),
         Route("/rest/sms/getStatus", h.legacy_get_status, methods=["POST"]),
         Route("/rest/sms/reference/{reference}", h.legacy_reference, methods=["GET"]),
         Route("/rest/sms/task/{taskId}", h.legacy_task, methods=["GET"]),

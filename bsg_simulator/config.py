@@ -259,6 +259,18 @@ class SimulatorConfig:
     fault_kinds: tuple[str, ...] = FAULT_KINDS
     faults_exempt_auth: bool = True
     slow_ms: float = 1500.0
+    # delivery collapses planted in the data (generation.plant_collapses); 0: clean data
+    collapses: int = 3
+    # statistics export jobs: ready this many wall-clock seconds after creation, gone this
+    # many after creation (time.monotonic: a frozen simulated clock does not stop them)
+    export_ready_seconds: float = 1.0
+    export_ttl_seconds: float = 900.0
+    # the balance: in this currency, `balance_start` minus the cost of every message created
+    # by the clock (None: chosen so that at the anchor about BALANCE_RUNWAY_DAYS of the last
+    # week's spend is left), and a credit limit
+    account_currency: str = "EUR"
+    balance_start: float | None = None
+    credit: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.quirks, (list, tuple)):
@@ -270,6 +282,15 @@ class SimulatorConfig:
             raise ValueError("messages must be >= 0 and days >= 1")
         if not self.token_ttl_seconds > 0:
             raise ValueError("token_ttl_seconds must be > 0")
+        if self.collapses < 0:
+            raise ValueError("collapses must be >= 0")
+        if self.export_ready_seconds < 0 or not self.export_ttl_seconds > 0:
+            raise ValueError("export_ready_seconds must be >= 0 and export_ttl_seconds > 0")
+        from .data import EUR_PER  # data imports this module
+
+        if self.account_currency not in EUR_PER:
+            known = ", ".join(EUR_PER)
+            raise ValueError(f"account_currency {self.account_currency!r}: one of {known}")
 
     def replace(self, **changes: Any) -> SimulatorConfig:
         return dataclasses.replace(self, **changes)

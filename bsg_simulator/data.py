@@ -14,13 +14,15 @@ increase with their `created_at`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
 
 from bsg_analytics.schemas.statuses import CHANNELS, RCS_STATUSES, SOURCES
+
+from .config import _salt, mix64
 
 CAMPAIGN_ID_BASE = 1_001
 TASK_ID_OFFSET = 50_000_000
@@ -75,6 +77,71 @@ COUNTRIES = (
     ("LT", 370, 8),
     ("KZ", 7, 10),
 )
+# The statistics export's `country_name` of each of COUNTRIES.
+COUNTRY_NAMES: dict[str, str] = {
+    "UA": "Ukraine", "PL": "Poland", "DE": "Germany", "GB": "United Kingdom", "MD": "Moldova",
+    "LT": "Lithuania", "KZ": "Kazakhstan",
+}  # fmt: skip
+# Mobile operators per country: (brand as the export's `brand`, MCC, MNC, share of the
+# country's phones). A message's operator is a function of its phone (`operator_codes`), so a
+# fallback (same phone) has its primary's operator.
+OPERATORS: dict[str, tuple[tuple[str, str, str, float], ...]] = {
+    "UA": (("Kyivstar", "255", "03", 0.50), ("Vodafone", "255", "01", 0.33),
+           ("lifecell", "255", "06", 0.17)),
+    "PL": (("Orange", "260", "03", 0.28), ("Play", "260", "06", 0.27),
+           ("T-Mobile", "260", "02", 0.24), ("Plus", "260", "01", 0.21)),
+    "DE": (("Telekom", "262", "01", 0.40), ("Vodafone", "262", "02", 0.32),
+           ("O2", "262", "07", 0.28)),
+    "GB": (("EE", "234", "30", 0.36), ("O2", "234", "10", 0.27), ("Vodafone", "234", "15", 0.21),
+           ("Three", "234", "20", 0.16)),
+    "MD": (("Orange", "259", "01", 0.60), ("Moldcell", "259", "02", 0.30),
+           ("Unite", "259", "05", 0.10)),
+    "LT": (("Telia", "246", "01", 0.35), ("Bite", "246", "02", 0.30),
+           ("Tele2", "246", "03", 0.35)),
+    "KZ": (("Beeline", "401", "01", 0.45), ("Kcell", "401", "02", 0.32),
+           ("Tele2", "401", "77", 0.23)),
+}  # fmt: skip
+assert set(OPERATORS) == set(COUNTRY_NAMES) == {c[0] for c in COUNTRIES}
+# every operator once, country by country in COUNTRIES order: (country index, brand, mcc, mnc)
+OPERATOR_LIST: tuple[tuple[int, str, str, str], ...] = tuple(
+    (k, brand, mcc, mnc)
+    for k, (code, _, _) in enumerate(COUNTRIES)
+    for brand, mcc, mnc, _ in OPERATORS[code]
+)
+_OP_BITS = 12  # the operator of a phone: a table of 2**12 slots per country
+
+
+def _operator_table() -> np.ndarray:
+    """(countries * 2**_OP_BITS) operator indices (OPERATOR_LIST): country k's slots are
+    shared among its operators by their shares."""
+    slots = 1 << _OP_BITS
+    table = np.empty(len(COUNTRIES) * slots, dtype=np.int16)
+    first = 0
+    for k, (code, _, _) in enumerate(COUNTRIES):
+        w = np.array([op[3] for op in OPERATORS[code]], dtype=np.float64)
+        edges = np.round(np.cumsum(w / w.sum()) * slots).astype(np.int64)
+        table[k * slots : (k + 1) * slots] = first + np.searchsorted(
+            edges, np.arange(slots), "right"
+        )
+        first += len(w)
+    assert first == len(OPERATOR_LIST)
+    return table
+
+
+_OP_TABLE = _operator_table()
+_OP_SALT = _salt("operator")
+
+
+def operator_codes(phone: np.ndarray, country: np.ndarray) -> np.ndarray:
+    """Each phone's operator (index into OPERATOR_LIST), one of its country's by their shares
+    (to 1/4096): a hash of the phone, so it draws nothing and a phone always has the same."""
+    slot = (mix64(phone, _OP_SALT) >> np.uint64(64 - _OP_BITS)).astype(np.int64)
+    out: np.ndarray = _OP_TABLE[(np.asarray(country, dtype=np.int64) << _OP_BITS) | slot]
+    return out
+
+
+# Fixed exchange rates into EUR (the balance's conversion of each message's cost).
+EUR_PER: dict[str, str] = {"EUR": "1", "UAH": "0.0222", "USD": "0.9210"}
 TEXTS = (
     "Your code is {code}. Do not share it.",
     "Order #{code} has been shipped. Track it in the app.",
@@ -99,6 +166,19 @@ OUTCOMES: dict[str, tuple[tuple[str, float], ...]] = {
     "hlr": (("delivered", 0.85), ("undelivered", 0.10), ("unknown", 0.05)),
 }  # fmt: skip
 READ_SHARE = {"viber": 0.50, "rcs": 0.55, "whatsapp": 0.60}  # of delivered messages
+# Planted delivery collapses (config `collapses`): cells (operator x channel x UTC day, HLR
+# lookups aside) of at least COLLAPSE_MIN_MESSAGES messages whose operator and channel had at
+# least COLLAPSE_MIN_BASELINE in the COLLAPSE_BASELINE_DAYS before, where COLLAPSE_SHARE of
+# the messages that would have been delivered are undelivered instead.
+COLLAPSE_MIN_MESSAGES = 100
+COLLAPSE_BASELINE_DAYS = 14
+COLLAPSE_MIN_BASELINE = 50
+COLLAPSE_SHARE = 0.85
+COLLAPSE_CHANNELS = ("sms", "viber", "rcs", "whatsapp")
+# Campaign texts (their start) that carry a short link: their delivered SMS and Viber
+# messages have `sl_clicks` in the statistics export (0..2, from a hash of the id).
+SHORT_LINK_TEXTS = ("Black Friday", "New arrivals")
+SL_CLICK_SHARES = (0.70, 0.20, 0.10)
 # Fallbacks: a share of a campaign's failed / undelivered / non-user messages is sent again
 # on the campaign's fallback channel (Viber -> SMS; RCS -> SMS or Viber).
 FALLBACK_SHARE = 0.75
@@ -113,6 +193,21 @@ KIND_DONE, KIND_STOPPED, KIND_PAUSED, KIND_SPAM = 0, 1, 2, 3
 
 def anchor_epoch(anchor: date) -> int:
     return int(datetime(anchor.year, anchor.month, anchor.day, tzinfo=UTC).timestamp())
+
+
+@dataclass(frozen=True)
+class Collapse:
+    """A planted delivery collapse: on one UTC `day`, messages of one `operator` (index into
+    OPERATOR_LIST) and `channel` (code) that would have been delivered mostly were not.
+    `messages`: the cell's message indices (ascending); `delivered_before` / `delivered`: how
+    many of them the data delivers without / with the collapse (their final outcome)."""
+
+    operator: int
+    channel: int
+    day: date
+    messages: np.ndarray
+    delivered_before: int
+    delivered: int
 
 
 @dataclass
@@ -166,6 +261,17 @@ class Dataset:
     phone_order: np.ndarray
     deliv_time: np.ndarray
     deliv_order: np.ndarray
+    # the delivery collapses planted in the data (generation.plant_collapses)
+    collapses: list[Collapse] = field(default_factory=list)
+    _operators: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def m_operator(self) -> np.ndarray:
+        """Each message's operator (index into OPERATOR_LIST): a function of its phone, made
+        on first use."""
+        if self._operators is None:
+            self._operators = operator_codes(self.m_phone, self.m_country)
+        return self._operators
 
     @property
     def n_messages(self) -> int:

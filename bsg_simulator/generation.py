@@ -3,13 +3,16 @@ channels, their messages (each with its whole status trajectory and price), the 
 messages (SMS or Viber) of failed Viber and RCS messages, and phones.
 
 All draws come from one generator in a fixed order: campaigns, primary messages, fallbacks,
-phones. Reordering any draw changes every dataset generated after it.
+phones. Reordering any draw changes every dataset generated after it. What came later draws
+nothing from it: each message's operator is a hash of its phone (`data.operator_codes`), and the
+planted delivery collapses (`plant_collapses`) have a generator of their own, applied after
+everything else (with `collapses=0` the dataset is the one generated before they existed).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -24,6 +27,11 @@ from .data import (
     CH,
     CHANNEL_PRICE_TENTHS,
     CHANNEL_SHARES,
+    COLLAPSE_BASELINE_DAYS,
+    COLLAPSE_CHANNELS,
+    COLLAPSE_MIN_BASELINE,
+    COLLAPSE_MIN_MESSAGES,
+    COLLAPSE_SHARE,
     COUNTRIES,
     CURRENCY_SHARES,
     FALLBACK_OUTCOMES,
@@ -34,6 +42,7 @@ from .data import (
     KIND_STOPPED,
     MODERATED_SHARE,
     NO_FALLBACK,
+    OPERATOR_LIST,
     OUTCOMES,
     RCS_TEXT_SHARE,
     RCS_VIBER_FALLBACK_SHARE,
@@ -43,6 +52,7 @@ from .data import (
     TEXTS,
     VALIDITIES,
     WHOLE_CENT_SHARE,
+    Collapse,
     Dataset,
     S,
     anchor_epoch,
@@ -64,7 +74,9 @@ _PINNED = (
 MIN_CAMPAIGNS = 2 * len(_PINNED)
 
 
-def generate(messages: int, seed: int, days: int, anchor: date, future_hours: int) -> Dataset:
+def generate(
+    messages: int, seed: int, days: int, anchor: date, future_hours: int, collapses: int = 0
+) -> Dataset:
     """The dataset for these settings: the same arguments always give the same arrays."""
     rng = np.random.default_rng([seed & 0xFFFFFFFF, anchor.toordinal()])
     a = anchor_epoch(anchor)
@@ -74,7 +86,86 @@ def generate(messages: int, seed: int, days: int, anchor: date, future_hours: in
     prim = _draw_primary(rng, camp)
     fb_src, fb = _draw_fallbacks(rng, camp, prim)
     rows, phone, fallback, is_fb = _merge(rng, prim, fb, fb_src)
-    return _dataset(anchor, t0, t1, camp, rows, phone, fallback, is_fb)
+    ds = _dataset(anchor, t0, t1, camp, rows, phone, fallback, is_fb)
+    if collapses > 0:
+        plant_collapses(ds, collapses, seed)
+    return ds
+
+
+# ------------------------------------------------------------------ collapses
+def plant_collapses(ds: Dataset, n: int, seed: int) -> list[Collapse]:
+    """Plant up to `n` delivery collapses in `ds` (in place; `ds.collapses` lists them):
+    cells (operator x channel x UTC day before the anchor, COLLAPSE_CHANNELS only) of at
+    least COLLAPSE_MIN_MESSAGES messages whose operator and channel had COLLAPSE_MIN_BASELINE
+    in the COLLAPSE_BASELINE_DAYS before. The first is the largest cell of the most recent day that
+    has one; the others are drawn from the rest (one per day, and never the same operator and
+    channel within a baseline's reach of another). In each, COLLAPSE_SHARE of the messages
+    that would have been delivered (read ones too) become `undelivered`, reported when their
+    delivery would have been. A generator of its own (seed, anchor, 2) draws the cells and
+    the messages: no other draw moves."""
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, ds.anchor.toordinal(), 2])
+    a = anchor_epoch(ds.anchor)
+    n_days = int((a - ds.t0) // 86400)  # day k is the UTC day anchor - n_days + k
+    before = int(np.searchsorted(ds.m_created, a, "left"))  # the messages before the anchor
+    if n_days <= COLLAPSE_BASELINE_DAYS or before == 0:
+        return []
+    bounds = np.searchsorted(ds.m_created[:before], ds.t0 + 86400 * np.arange(n_days + 1))
+    day = np.repeat(np.arange(n_days, dtype=np.int32), np.diff(bounds))  # created is sorted
+    n_ch = len(CHANNELS)
+    routes = len(OPERATOR_LIST) * n_ch
+    key = ds.m_operator[:before].astype(np.int32) * n_ch + ds.m_channel[:before]
+    key = key * n_days + day
+    counts = np.bincount(key, minlength=routes * n_days).reshape(routes, n_days)
+    counts[np.isin(np.arange(routes) % n_ch, [CH[c] for c in COLLAPSE_CHANNELS], invert=True)] = 0
+    cum = np.concatenate([np.zeros((routes, 1), dtype=np.int64), np.cumsum(counts, 1)], 1)
+    b = COLLAPSE_BASELINE_DAYS
+    baseline = np.zeros_like(counts)
+    baseline[:, b:] = cum[:, b:n_days] - cum[:, : n_days - b]
+    eligible = (counts >= COLLAPSE_MIN_MESSAGES) & (baseline >= COLLAPSE_MIN_BASELINE)
+    cells = np.flatnonzero(eligible.ravel())  # route * n_days + day, ascending
+    if len(cells) == 0:
+        return []
+    flat = counts.ravel()
+    recent = cells[cells % n_days == (cells % n_days).max()]
+    chosen = [int(recent[np.argmax(flat[recent])])]  # ties: the lowest cell
+    rest = cells[cells != chosen[0]]
+    rng.shuffle(rest)
+    for c in rest.tolist():
+        if len(chosen) >= n:
+            break
+        route, d = divmod(c, n_days)
+        if any(d == o % n_days or (route == o // n_days and abs(d - o % n_days) <= b)
+               for o in chosen):  # fmt: skip
+            continue
+        chosen.append(c)
+    chosen.sort(key=lambda c: (c % n_days, c))
+    out = [_collapse(ds, rng, np.flatnonzero(key == c), c, n_days) for c in chosen]
+    _reorder_delivered(ds)
+    ds.collapses = out
+    return out
+
+
+def _collapse(
+    ds: Dataset, rng: np.random.Generator, idx: np.ndarray, cell: int, n_days: int
+) -> Collapse:
+    route, d = divmod(cell, n_days)
+    op, ch = divmod(route, len(CHANNELS))
+    delivered = ds.m_outcome[idx] == S["delivered"]
+    flip = idx[delivered & (rng.random(len(idx)) < COLLAPSE_SHARE)]
+    ds.m_outcome[flip] = S["undelivered"]
+    ds.m_read_off[flip] = -1
+    ds.deliv_time[flip] = np.iinfo(np.int64).max
+    return Collapse(
+        operator=op, channel=ch, day=ds.anchor - timedelta(days=n_days - d), messages=idx,
+        delivered_before=int(delivered.sum()), delivered=int(delivered.sum()) - len(flip),
+    )  # fmt: skip
+
+
+def _reorder_delivered(ds: Dataset) -> None:
+    """`deliv_order` again after deliveries were taken away (ties by index, as generated)."""
+    never = ds.deliv_time == np.iinfo(np.int64).max
+    head = ds.deliv_order[~never[ds.deliv_order]]
+    ds.deliv_order = np.concatenate([head, np.flatnonzero(never)])
 
 
 @dataclass

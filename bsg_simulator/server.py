@@ -146,6 +146,14 @@ def _print_banner(sim: Simulator, url: str, generated_s: float) -> None:
         f"(seed {cfg.seed}, {cfg.days} days, generated in {generated_s:.2f}s)"
     )
     print(_clock_line(sim))
+    planted = sim.planted_anomalies()
+    if len(planted):
+        cells = ", ".join(
+            f"{r['operator']} ({r['country_name']}) {r['channel']} {r['day']}: "
+            f"{r['delivered_without_collapse']} -> {r['delivered']} of {r['messages']} delivered"
+            for r in planted.iter_rows(named=True)
+        )
+        print(f"Planted delivery collapses (--collapses 0: none): {cells}")
     print(f"Serving on {url}  (Ctrl-C stops)")
     print("Point `bsg-analytics sync` at it:")
     print(f"  {_exports(url, cfg.token, cfg.api_key, cfg.timezone)}")
@@ -171,6 +179,8 @@ def main(
     latency_ms: float = 0.0,
     rate_limit: float = 0.0,
     quirks: list[str] | None = None,
+    collapses: int = 3,
+    export_ready_seconds: float = 1.0,
 ) -> int:
     """Run the simulator in the foreground until interrupted; 0 on a clean stop.
 
@@ -200,6 +210,7 @@ def main(
             messages=messages, seed=seed, days=days, timezone=timezone, token=token,
             api_key=api_key, live=live, speed=speed, fault_rate=fault_rate,
             latency_ms=latency_ms, rate_limit=rate_limit, quirks=QuirkConfig.parse(quirks),
+            collapses=collapses, export_ready_seconds=export_ready_seconds,
         )  # fmt: skip
         t = time.perf_counter()
         sim = Simulator(config)

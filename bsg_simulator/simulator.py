@@ -6,6 +6,8 @@
   moment (the base class);
 - `messages.py`: One API `/api/messages` (selection, sorting, paging, records);
 - `campaigns.py`: One API campaign list and campaign detail;
+- `exports.py`: the statistics export jobs (`/api/stat/jobs`) and the balance;
+- `costs.py`: operators, the export's rows, the balance, and their ground truth;
 - `params.py`: the One API's paging / sort / window parameters and their 422 answers;
 - `legacy.py`: the legacy REST API (`/rest/sms/...`, `/rest/viber/...`) and its numbered
   errors;
@@ -53,6 +55,7 @@ from .common import (
     reference_of,
 )
 from .config import SimulatorConfig
+from .exports import ExportsMixin
 from .legacy import LEGACY_ERRORS, LegacyMixin
 from .messages import MESSAGE_SORTS, MessagesMixin
 from .state import DELIVERED_CODES, I64MAX, SENT_CODES
@@ -108,15 +111,17 @@ def token_payload(token: str) -> dict[str, Any] | None:
     return payload
 
 
-class Simulator(MessagesMixin, CampaignsMixin, GroundTruthMixin, LegacyMixin):
+class Simulator(MessagesMixin, CampaignsMixin, ExportsMixin, GroundTruthMixin, LegacyMixin):
     """The simulated BSG account: `Simulator(config)` or `Simulator(config, **overrides)`.
 
     Public state: `config`, `quirks`, `data` (the generated arrays), `clock`, `tz`, `app` (the
     ASGI app, made on first use), `issued_tokens` (bearer -> requests left, None: no limit)
     and `token_expiry` (bearer -> its `exp`). Answers: `messages_page`, `campaigns_page`,
     `campaign_detail`, `legacy_lookup`, `legacy_by_reference`, `legacy_get_status`,
-    `viber_lookup`, `viber_by_reference`; truth: `ground_truth_*`, `status_counts`,
-    `spend`."""
+    `viber_lookup`, `viber_by_reference`, `stat_jobs_create` / `stat_jobs_list` /
+    `stat_job_body` / `stat_jobs_delete` (the export jobs: `export_jobs`),
+    `account_balance`; truth: `ground_truth_*`, `status_counts`, `spend`,
+    `planted_anomalies`."""
 
     def __init__(self, config: SimulatorConfig | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)

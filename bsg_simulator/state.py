@@ -56,8 +56,9 @@ class SimulatorState:
         self.quirks: QuirkConfig = config.quirks
         anchor = config.anchor or datetime.now(UTC).date()
         self.data = ds = generate(
-            config.messages, config.seed, config.days, anchor, config.future_hours
-        )
+            config.messages, config.seed, config.days, anchor, config.future_hours,
+            config.collapses,
+        )  # fmt: skip
         start = config.start or datetime.now(UTC)
         self.clock = Clock(start, live=config.live, speed=config.speed)
         self.tz = TimeZone(config.timezone, ds.t0 - 86400, ds.t1 + 20 * 86400)

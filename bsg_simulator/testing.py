@@ -35,10 +35,11 @@ TEST_NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 def make_simulator(**cfg: Any) -> Simulator:
     """A Simulator from SimulatorConfig fields; `quirks` may be a QuirkConfig or NAME=VARIANT
     strings. Unless given, `anchor`/`start` are TEST_ANCHOR/TEST_NOW (stable across days)
-    and `messages` is 5 000."""
+    and `messages` is 5 000; an export job is ready at once (`export_ready_seconds` 0)."""
     cfg.setdefault("messages", 5_000)
     cfg.setdefault("anchor", TEST_ANCHOR)
     cfg.setdefault("start", TEST_NOW)
+    cfg.setdefault("export_ready_seconds", 0.0)  # an export is ready at its first poll
     q = cfg.get("quirks")
     if q is not None and not isinstance(q, QuirkConfig):
         cfg["quirks"] = QuirkConfig.parse(q)

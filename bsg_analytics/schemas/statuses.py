@@ -152,3 +152,34 @@ LEGACY_SMS_STATUSES: tuple[str, ...] = (
     "unknown",
 )
 LEGACY_VIBER_STATUSES: tuple[str, ...] = (*LEGACY_SMS_STATUSES, "not_viber_user", "undeliverable")
+
+
+# Statuses of the statistics export (`GET /api/stat/jobs/{key}`, the `status` enum of
+# `CreateJobParams`), as it writes them, and each one's status in MESSAGE_STATUSES
+# (`message_costs.status`): the platform's `Rejected` (refused before it was sent) counts
+# as `failed`. A word outside the map is kept, lower-cased, and reported.
+EXPORT_STATUSES: tuple[str, ...] = (
+    "Delivered",
+    "Rejected",
+    "Scheduled",
+    "Moderation",
+    "Accepted",
+    "Sending",
+    "Sent",
+    "Expired",
+    "Failed",
+    "Undelivered",
+    "Unknown",
+)
+EXPORT_STATUS_MAP: dict[str, str] = {
+    **{s: s.lower() for s in EXPORT_STATUSES},
+    "Rejected": "failed",
+}
+# What the export writes for a message in each of MESSAGE_STATUSES (the simulator's rule:
+# `read` is still `Delivered`; a phone without the app was `Rejected`).
+MESSAGE_TO_EXPORT_STATUS: dict[str, str] = {
+    **{s.lower(): s for s in EXPORT_STATUSES if s != "Rejected"},
+    "read": "Delivered",
+    "not_viber_user": "Rejected",
+    "not_service_user": "Rejected",
+}

@@ -263,6 +263,50 @@ LEGACY_VIBER = Table(
     },
 )
 
+MESSAGE_COSTS = Table(
+    name="message_costs",
+    key=("message_id",),
+    partition="created_date",
+    description=(
+        "one message as the statistics export (`/api/stat/jobs`) reports it: where it went "
+        "(country, operator), what it cost, the platform's own times and status"
+    ),
+    schema={
+        "message_id": pl.Int64(),
+        "channel": pl.String(),  # the export's `message_type`
+        "country_name": pl.String(),
+        "operator": pl.String(),  # the export's `brand`
+        "mcc": pl.String(),
+        "mnc": pl.String(),
+        "originator": pl.String(),
+        "price": MONEY,
+        "currency": pl.String(),
+        "time_in": UTC_TS,
+        "time_sent": UTC_TS,
+        "time_dlr": UTC_TS,
+        # the export's status in the product's set (`EXPORT_STATUS_MAP`), and as written
+        "status": pl.String(),
+        "export_status": pl.String(),
+        "sl_clicks": pl.Int64(),
+        "created_date": pl.Date(),  # UTC date of time_in
+        "extracted_at": UTC_TS,
+    },
+)
+
+BALANCE_HISTORY = Table(
+    name="balance_history",
+    key=("observed_at",),
+    partition=None,
+    description="the account balance (`GET /api/accounts/balance`) as each sync saw it",
+    schema={
+        "observed_at": UTC_TS,
+        "balance": MONEY,
+        "credit": MONEY,
+        "currency": pl.String(),
+        "extracted_at": UTC_TS,
+    },
+)
+
 QUARANTINE = Table(
     name="quarantine",
     key=(),
@@ -292,6 +336,8 @@ TABLES: dict[str, Table] = {
         LEGACY_SMS,
         LEGACY_TASKS,
         LEGACY_VIBER,
+        MESSAGE_COSTS,
+        BALANCE_HISTORY,
         QUARANTINE,
     )
 }

@@ -20,6 +20,7 @@ listable campaign types, getStatus listing the asked ids that exist, and HTTP 20
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -201,6 +202,7 @@ def collect(sim) -> tuple[list[Answer], list[dict[str, Any]]]:
         ask("/rest/viber/{id}", "GET", f"/rest/viber/{UNKNOWN_ID}", headers=KEY)
         ask("/rest/viber/reference/{reference}", "GET", "/rest/viber/reference/nothing1",
             headers=KEY)  # fmt: skip
+        _exports(sim, ask)
         # a refused legacy key, and none at all
         for headers in (BAD_KEY, {}):
             ask("/rest/sms/{id}", "GET", f"/rest/sms/{sms[0]['id']}", headers=headers)
@@ -211,9 +213,41 @@ def collect(sim) -> tuple[list[Answer], list[dict[str, Any]]]:
     return out, records
 
 
+def _exports(sim, ask) -> None:
+    """The statistics export jobs (pending, the two-job limit, ready, listed, deleted,
+    unknown, bad bodies) on a wall clock of the test's own, and the balance."""
+    wall = [0.0]
+    sim.export_jobs.wall = lambda: wall[0]
+    jobs, job = "/api/stat/jobs", "/api/stat/jobs/{id}"
+    window = {"type": "params", "time_in_from": WINDOW["filter[from]"],
+              "time_in_to": WINDOW["filter[to]"]}  # fmt: skip
+    first = ask(jobs, "POST", jobs, json=window, headers=BEARER).json()["key"]
+    ask(job, "GET", f"{jobs}/{first}", headers=BEARER)  # pending
+    ids = {"type": "message", "message_id": [100_000_001, 100_000_002, int(UNKNOWN_ID)]}
+    second = ask(jobs, "POST", jobs, json=ids, headers=BEARER).json()["key"]
+    ask(jobs, "POST", jobs, json=window, headers=BEARER)  # the limit
+    ask(jobs, "GET", jobs, headers=BEARER)
+    wall[0] += sim.config.export_ready_seconds
+    for key in (first, second):
+        ask(job, "GET", f"{jobs}/{key}", headers=BEARER)
+    ask(jobs, "GET", jobs, headers=BEARER)
+    for key in (first, first, "0123456789abcdef01"):
+        ask(job, "DELETE", f"{jobs}/{key}", headers=BEARER)
+    ask(job, "GET", f"{jobs}/{first}", headers=BEARER)
+    for bad in ({}, {"type": "params"}, {**window, "time_in_from": "2026-01-01 00:00:00"},
+                {**window, "time_in_to": "2027-01-01 00:00:00"}, {"type": "fax"}, [1]):  # fmt: skip
+        ask(jobs, "POST", jobs, json=bad, headers=BEARER)
+    ask(jobs, "GET", jobs)
+    ask(job, "GET", f"{jobs}/{second}")
+    ask("/api/accounts/balance", "GET", "/api/accounts/balance", headers=BEARER)
+    ask("/api/accounts/balance", "GET", "/api/accounts/balance")
+    sim.export_jobs.wall = time.monotonic
+
+
 @cache
 def answers(mode: str) -> tuple[list[Answer], list[dict[str, Any]]]:
-    return collect(make_simulator(messages=MESSAGES, quirks=MODES[mode]))
+    # an export job pending for a second (make_simulator's are ready at once)
+    return collect(make_simulator(messages=MESSAGES, quirks=MODES[mode], export_ready_seconds=1.0))
 
 
 def _invalid(items: list[Answer], published_only: bool) -> list[str]:
@@ -292,6 +326,11 @@ def test_fault_answers_are_described(kind):
             ("/rest/sms/getStatus", c.post("/rest/sms/getStatus", json={"ids": [1]},
                                            headers=KEY)),
             ("/rest/viber/{id}", c.get("/rest/viber/1", headers=KEY)),
+            ("/api/stat/jobs", c.post("/api/stat/jobs", json={"type": "params"}, headers=BEARER)),
+            ("/api/stat/jobs", c.get("/api/stat/jobs", headers=BEARER)),
+            ("/api/stat/jobs/{id}", c.get("/api/stat/jobs/ab", headers=BEARER)),
+            ("/api/stat/jobs/{id}", c.delete("/api/stat/jobs/ab", headers=BEARER)),
+            ("/api/accounts/balance", c.get("/api/accounts/balance", headers=BEARER)),
         ]  # fmt: skip
     items = [Answer.of(p, r) for p, r in asked]
     assert {a.status for a in items} == {int(kind[:3])}
@@ -398,6 +437,31 @@ def test_published_one_api_errors():
     }
     assert any(a.path == "/api/campaigns/{id}/detail" and a.status == 404 for a in items)
     assert {a.status for a in items if a.path.startswith("/api/auth/")} == {200, 401, 422}
+
+
+def test_published_exports_and_balance():
+    """Every answer of the export jobs was asked: a key, the limit, pending, ready rows (of
+    the window, and of ids: the unknown one left out), the list, deleted, error 90, 422s,
+    401s; and the balance."""
+    items = _published()[0]
+    bodies = [a.body for a in items if a.path.startswith("/api/stat/jobs") and a.status == 200]
+    assert sum("key" in b for b in bodies) == 2
+    assert {"error": 0, "errorDescription": "Maximum count of exports reached"} in bodies
+    assert {"error": 0, "status": "In progress"} in bodies
+    done = [b for b in bodies if b.get("status") == "Done"]
+    assert len(done) == 2 and len(done[0]["result"]) > 500
+    assert [r["message_id"] for r in done[1]["result"]] == ["100000001", "100000002"]
+    assert {"error": 0, "errorDescription": "No errors"} in bodies
+    assert bodies.count({"error": 90, "errorDescription": "File not found"}) == 3
+    lists = [b["result"] for b in bodies if "result" in b and "status" not in b]
+    assert [[j["status"] for j in jobs] for jobs in lists] == [
+        ["In progress", "In progress"],
+        ["Done", "Done"],
+    ]
+    statuses = {a.status for a in items if a.path.startswith("/api/stat/jobs")}
+    assert statuses == {200, 401, 422}
+    (balance,) = [a.body for a in items if a.path == "/api/accounts/balance" and a.status == 200]
+    assert set(balance["data"]) == {"balance", "currency", "credit"}
 
 
 def _quirks_described(node: Any) -> set[str]:
