@@ -15,7 +15,7 @@ from . import machine, report
 from .e2e import CONTENDERS, run_e2e, run_scale, warm_prefect
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("e2e", "transform", "views", "scale")
+SECTIONS = ("e2e", "transform", "views", "scale", "exports")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -31,6 +31,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--transform-messages", type=int, default=1_000_000)
     p.add_argument("--view-messages", type=int, default=10_000_000)
     p.add_argument("--scale", default="100000,1000000", help="small,large for RSS/incremental")
+    p.add_argument("--export-messages", type=int, default=100_000, help="the export's run")
     p.add_argument("--out", type=Path, default=HERE / "out", help="results.json goes here")
     p.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     p.add_argument("--notes", type=Path, default=HERE / "NOTES.md", help="appended to RESULTS")
@@ -42,6 +43,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         a.transform_messages = min(a.transform_messages, 20_000)
         a.view_messages = min(a.view_messages, 200_000)
         a.scale = "3000,10000"
+        a.export_messages = min(a.export_messages, 3_000)
         a.reps = a.reps or 1
     a.reps = a.reps or 2
     return a
@@ -105,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         if "scale" in sections:
             small, large = (int(x) for x in a.scale.split(","))
             results["scale"] = run_scale(small, large, a.reps, work, prefect_home, log)
+            save()
+        if "exports" in sections:
+            from .exports import run_exports
+
+            results["exports"] = run_exports(a.export_messages, a.reps, log)
             save()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -55,6 +55,9 @@ def _pipeline_env(base_url: str, data_dir: Path, prefect_home: Path) -> dict[str
             "BSG_DATA_DIR": str(data_dir),
             "PREFECT_HOME": str(prefect_home),
             "PREFECT_LOGGING_LEVEL": "WARNING",
+            # the peers read /api/messages only: so does the sync here (the export's own
+            # cost is the `exports` section)
+            "BSG_EXPORT_COSTS": "false",
         }
     )
     env.pop("PREFECT_API_URL", None)  # no server: `auto` runs the plain pipeline

@@ -23,6 +23,10 @@ from bsg_client.pagination import Page
 
 log = logging.getLogger("bsg_analytics.extract")
 
+# what an endpoint this account is not served answers (refused, unknown, no such method, not
+# implemented): the streams of optional endpoints (exports, balance) warn once and go on
+NOT_SERVED_STATUSES = frozenset({403, 404, 405, 501})
+
 
 @dataclass
 class WindowResult:

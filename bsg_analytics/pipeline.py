@@ -293,6 +293,15 @@ def run_job(
     return JobOutcome(job, result, paths, seconds, started_at, reads=attempt)
 
 
+def interleave(lists: list[list[Job]]) -> list[Job]:
+    """The jobs of `lists` in one list, each list's spread evenly (job j of n at (j + 0.5) /
+    n; ties in the lists' order): a stream of few long jobs starts beside the others."""
+    keyed = [
+        ((j + 0.5) / len(jobs), i, j) for i, jobs in enumerate(lists) for j in range(len(jobs))
+    ]
+    return [lists[i][j] for _, i, j in sorted(keyed)]
+
+
 def _paths(result) -> list[str]:
     return list(result.raw_paths)
 
@@ -416,6 +425,41 @@ class _Run:
         self.report.rereads += outcome.reads - 1
         self.progress.advance(outcome, rows)
 
+    def _cleanup(self, planned: frozenset[str]) -> None:
+        for stream in self.registry.values():
+            if stream.cleanup is not None and stream.is_enabled(self.settings):
+                stream.cleanup(self.client, self.raw_store, planned)
+
+    def _batches(self, todo: list[Job]) -> Iterator[list[Job]]:
+        """The jobs of each stream in the registry's order, one mapper call each, planned when
+        its turn comes (an ids stream plans from what the streams before it saw). Adjacent
+        window streams written as they land go in one call, their jobs spread evenly through
+        it (`interleave`): the exports' waits for their jobs overlap the messages' reads."""
+        merged: list[list[Job]] = []
+        for stream in self.registry.values():
+            if not stream.is_enabled(self.settings):
+                continue
+            if stream.planning == Planning.WINDOW:
+                jobs = [j for j in todo if j.stream == stream.name]
+                if stream.written == Written.STREAMED:
+                    merged.append(jobs)
+                    continue
+            elif stream.planning == Planning.IDS and stream.plan_ids is not None:
+                ids = list(stream.plan_ids(self.context))
+                if stream.name == "campaign_detail":
+                    self.report.campaigns_detailed = len(ids)
+                jobs = stream.id_jobs(ids)
+            elif stream.planning == Planning.SNAPSHOT:
+                jobs = stream.snapshot_jobs()
+            else:
+                continue  # lookups are asked for (`run_legacy`), not planned
+            if merged:
+                yield interleave(merged)
+                merged = []
+            yield jobs
+        if merged:
+            yield interleave(merged)
+
     def sync(self, mapper: Mapper) -> SyncReport:
         report, state, registry = self.report, self.state, self.registry
         all_jobs = self.plan.jobs
@@ -432,18 +476,12 @@ class _Run:
         )
         at_end_pages: list[str] = []
         at_end_windows: list[JobOutcome] = []  # checkpointed once their pages are written
+        planned = frozenset(j.key for j in all_jobs)
+        self._cleanup(planned)  # what an earlier run left that this plan will not ask for
         try:
-            for stream in registry.values():
-                if stream.planning == Planning.WINDOW:
-                    jobs = [j for j in todo if j.stream == stream.name]
-                elif stream.planning == Planning.IDS and stream.plan_ids is not None:
-                    ids = list(stream.plan_ids(self.context))
-                    if stream.name == "campaign_detail":
-                        report.campaigns_detailed = len(ids)
-                    jobs = stream.id_jobs(ids)
-                else:
-                    continue  # lookups are asked for (`run_legacy`), not planned
+            for jobs in self._batches(todo):
                 for outcome in mapper(self._context_for(jobs), jobs):
+                    stream = registry[outcome.job.stream]
                     if stream.observe is not None:
                         stream.observe(outcome.result, self.context)
                     if stream.written == Written.STREAMED:
@@ -475,6 +513,7 @@ class _Run:
             rows=report.rows,
             finished_at=self.now,
         )
+        self._cleanup(planned)
         _report_unknowns(report)
         return report
 

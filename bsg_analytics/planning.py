@@ -61,7 +61,8 @@ class Plan:
     registry: Registry = field(default=REGISTRY, repr=False)
     # stream -> variant -> windows read for that variant only: a variant added since the
     # stream's history was read, read once over it (`catch_up_windows`)
-    variant_windows: dict[str, dict[str, list[Window]]] = field(default_factory=dict)
+    # (variant None: a stream without variants, added since)
+    variant_windows: dict[str, dict[str | None, list[Window]]] = field(default_factory=dict)
 
     @property
     def windows(self) -> list[Window]:
@@ -109,8 +110,9 @@ class Plan:
                 if windows:
                     start = min(w.start for w in windows)
                     end = max(w.end for w in windows)
+                    what = name if variant is None else f"{name} {variant}"
                     parts.append(
-                        f"{name} {variant} ({len(windows)} windows, {start:%Y-%m-%d %H:%M} .. "
+                        f"{what} ({len(windows)} windows, {start:%Y-%m-%d %H:%M} .. "
                         f"{end:%Y-%m-%d %H:%M} UTC)"
                     )
         if not parts:
@@ -226,7 +228,7 @@ def plan_windows(
         start, basis = _start(settings, state, asked[0], now)
     end = asked[1] or now
     grid: dict[str, Any] = {"zone": zone, "now": now, "grid": GRID_ORIGIN}
-    streams = registry.planned(Planning.WINDOW)
+    streams = registry.planned(Planning.WINDOW, settings)
     stream_windows: dict[str, list[Window]] = {}
     for stream in streams:
         days = stream.window_days(settings) if stream.window_days else settings.window_days
@@ -333,9 +335,10 @@ def _minus(intervals: list[Interval], cut: list[Interval]) -> list[Interval]:
     return out
 
 
-def _last_run_variants(state: SyncState, stream: str) -> set[str] | None:
-    """The variants of `stream` the last finished run did jobs of, from its archived
-    checkpoint; None when there is no such checkpoint to read."""
+def _last_run_variants(state: SyncState, stream: str) -> set[str | None] | None:
+    """The variants of `stream` the last finished run did jobs of (None for the jobs of a
+    stream without variants), from its archived checkpoint; None when there is no such
+    checkpoint to read."""
     last = getattr(state, "last_run", None)
     data_dir = getattr(state, "data_dir", None)
     if last is None or data_dir is None:
@@ -347,7 +350,7 @@ def _last_run_variants(state: SyncState, stream: str) -> set[str] | None:
         cp = RunCheckpoint.from_json(data_dir.read_bytes(path))
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
-    return {v for v in done_intervals([cp], stream) if v is not None}
+    return set(done_intervals([cp], stream))
 
 
 def _archived_checkpoints(state: SyncState) -> list[RunCheckpoint]:
@@ -368,35 +371,42 @@ def catch_up_windows(
     grid: dict[str, Any],
     *,
     exclude_unfinished: bool = False,
-) -> dict[str, dict[str, list[Window]]]:
+) -> dict[str, dict[str | None, list[Window]]]:
     """Stream -> variant -> the windows to read for that variant alone: where a job of some
     other variant of the stream is done in a checkpoint of `state` (archived runs, and the
     unfinished run unless `exclude_unfinished`: a takeover plans its catch-up again, with
     the same keys, so that the jobs it did stay done), a job of this variant is not, and
-    `stream_windows` (read for every variant) do not reach. Nothing is read from the
-    archives while the last finished run has jobs of every variant of every stream."""
+    `stream_windows` (read for every variant) do not reach. A stream without variants (its
+    one read is variant None) added since the history was read is read once over the range
+    the first window stream (`messages`) has synced: a data directory of an older version
+    gets the new stream's history too. Nothing is read from the archives while the last
+    finished run has jobs of every variant of every stream."""
     if state is None or getattr(state, "last_run", None) is None:
         return {}
     streams: list[Stream] = [
-        s for s in registry.planned(Planning.WINDOW) if s.variants and s.name in stream_windows
+        s for s in registry.planned(Planning.WINDOW) if s.name in stream_windows
     ]
     lacking = []
     for stream in streams:
         read = _last_run_variants(state, stream.name)
-        if read is None or not set(stream.variants) <= read:
+        if read is None or not set(stream.variants or (None,)) <= read:
             lacking.append(stream)
     if not lacking:
         return {}
     checkpoints = _archived_checkpoints(state)
     if state.run is not None and not exclude_unfinished:
         checkpoints.append(state.run)
-    out: dict[str, dict[str, list[Window]]] = {}
+    out: dict[str, dict[str | None, list[Window]]] = {}
+    history = streams[0].name if streams else None
     for stream in lacking:
         done = done_intervals(checkpoints, stream.name)
         synced = _union(iv for ivs in done.values() for iv in ivs)
+        if not stream.variants and history is not None and history != stream.name:
+            base = done_intervals(checkpoints, history)
+            synced = _union([*synced, *(iv for ivs in base.values() for iv in ivs)])
         planned = _union((w.start, w.end) for w in stream_windows[stream.name])
         days = stream.window_days(settings) if stream.window_days else settings.window_days
-        for variant in stream.variants:
+        for variant in stream.variants or (None,):
             missing = _minus(_minus(synced, done.get(variant, [])), planned)
             windows = [w for a, b in missing for w in split_windows(a, b, days, **grid)]
             if windows:

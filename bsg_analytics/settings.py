@@ -6,7 +6,9 @@ that turns a secret back into text is `Settings.credentials()`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,6 +20,8 @@ from bsg_client.servers import DEFAULT_API_URL, DEFAULT_REST_URL
 # the schedules of the deployments (`bsg-analytics serve`, `prefect.yaml` states them too)
 SYNC_CRON = "0 * * * *"
 RECONCILE_CRON = "30 2 * * *"
+# the alerts run once a day, after that hour's sync has landed
+ALERTS_CRON = "15 6 * * *"
 
 
 class SettingsError(ValueError):
@@ -70,6 +74,32 @@ class Settings(BaseSettings):
     backoff_max_seconds: float = Field(30.0, gt=0)
     timeout_seconds: float = Field(30.0, gt=0)
     verify_tls: bool = True
+    # read the statistics export (`/api/stat/jobs`) into `message_costs` every sync (the
+    # `exports` stream); false leaves it out
+    export_costs: bool = True
+    # the statistics export (`/api/stat/jobs`): how long one export may stay pending before
+    # the run fails (its key is kept: the next run polls it again), and the longest wait
+    # between two polls
+    export_timeout_seconds: float = Field(900.0, gt=0)
+    export_poll_max_seconds: float = Field(10.0, gt=0)
+    # alerts (the `anomalies` view, `bsg-analytics alerts`): a day's delivery rate is an
+    # anomaly when it lies `alert_z` standard errors or more below its trailing
+    # `alert_baseline_days` baseline, on at least `alert_min_messages` final messages, and
+    # `alert_min_drop` (absolute) below it; spend is a spike above `alert_spend_factor` x
+    # its baseline; the runway is short below `alert_runway_days`
+    alert_baseline_days: int = Field(14, ge=3, le=90)
+    alert_min_messages: int = Field(50, ge=1)
+    alert_z: float = Field(4.0, gt=0)
+    alert_min_drop: float = Field(0.10, ge=0, le=1)
+    alert_spend_factor: float = Field(3.0, gt=1)
+    alert_runway_days: float = Field(7.0, ge=0)
+    # `bsg-analytics alerts` without --since: the anomalies of the last `alert_open_days` UTC
+    # days, today included, are open
+    alert_open_days: int = Field(2, ge=1, le=90)
+    # the rate of one unit of a currency in the balance's currency (`balance_runway` converts
+    # the spend in other currencies with it; a currency without a rate is left out and named).
+    # BSG_CURRENCY_RATES='{"USD": "0.921", "UAH": "0.0222"}' (JSON)
+    currency_rates: dict[str, Decimal] = Field(default_factory=dict)
     # where window tasks run: "threads" (default), "dask" (local cluster) or a scheduler address
     task_runner: str = "threads"
     # how `sync` runs: "prefect" (a flow run), "plain" (the same pipeline on a thread pool, no
@@ -100,6 +130,19 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone: {value!r}") from None
         return value
 
+    @field_validator("currency_rates")
+    @classmethod
+    def _rates(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        out = {}
+        for code, rate in value.items():
+            key = code.strip().upper()
+            if not (key.isascii() and key.isalpha() and 2 <= len(key) <= 8):
+                raise ValueError(f"not a currency code: {code!r}")
+            if not (rate.is_finite() and rate > 0):
+                raise ValueError(f"the rate of {key} must be a number > 0, got {rate}")
+            out[key] = rate
+        return out
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -126,10 +169,15 @@ class Settings(BaseSettings):
 def load_settings(**overrides) -> Settings:
     """Settings from the environment with flag overrides; a bad one raises `SettingsError`."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError as SourceError
 
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)
+    except SourceError as exc:  # a value of a complex setting that is not JSON
+        found = re.search(r'field "([a-z_]+)"', str(exc))
+        name = "BSG_" + found.group(1).upper() if found else "settings"
+        raise SettingsError(f"bad setting {name}: not valid JSON") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "BSG_" + str(first["loc"][0]).upper() if first.get("loc") else "settings"

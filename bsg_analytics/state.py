@@ -7,6 +7,8 @@ Files (JSON, each written whole and atomically through `DataDir.write_bytes`)::
     D/state/run.json               the checkpoint of the run in progress: its request, range,
                                    planned job keys, and each done job with when its read began
     D/state/runs/<run_id>.json     each finished (or retired) run's checkpoint, for the record
+    D/state/exports.json           the statistics export jobs made and not yet landed: job key
+                                   -> {"key", "request", "created_at"} (`ExportKeys`)
     D/state/aside-<time>/          state set aside by `bsg-analytics reset` (never deleted)
 
 How a run uses it (`bsg_analytics.pipeline`)::
@@ -50,6 +52,7 @@ from bsg_analytics.storage import STATE, DataDir
 from bsg_client.windows import Window
 
 SYNC_FILE = "sync.json"
+EXPORTS_FILE = "exports.json"
 RUN_FILE = "run.json"
 RUNS_DIR = "runs"
 ASIDE_PREFIX = "aside-"
@@ -450,3 +453,59 @@ def iter_archived_runs(data_dir: DataDir) -> Iterable[dict[str, Any]]:
             continue
         if isinstance(data, dict):
             yield data
+
+
+class ExportKeys:
+    """The keys of the export jobs (`/api/stat/jobs`) made and not yet landed, by job key
+    (``D/state/exports.json``): saved the moment the API hands one out, dropped once its
+    result is landed. A run killed while an export is pending leaves its key here, and the
+    next run polls that key instead of making the export again. Every change reads the file,
+    changes it and writes it whole and atomically under one lock of the process, so the
+    instances of all threads agree."""
+
+    _lock = threading.Lock()  # one for the process: a change is read, modify, write
+
+    def __init__(self, data_dir: DataDir):
+        self.data_dir = data_dir
+        self._path = data_dir.path(STATE, EXPORTS_FILE)
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        if not self.data_dir.exists(self._path):
+            return {}
+        try:
+            data = orjson.loads(self.data_dir.read_bytes(self._path))
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
+            return {str(k): dict(v) for k, v in data.items() if isinstance(v, dict)}
+        except (orjson.JSONDecodeError, TypeError, ValueError) as e:
+            raise StateError(
+                f"state file {self.data_dir.uri(STATE, EXPORTS_FILE)} is unreadable ({e}); "
+                "delete it: its exports are made again (the API lets the old ones expire)"
+            ) from None
+
+    def get(self, job_key: str) -> str | None:
+        """The export key saved for `job_key`, if any."""
+        with self._lock:
+            key = self._read().get(job_key, {}).get("key")
+        return key if isinstance(key, str) and key else None
+
+    def pending(self) -> dict[str, dict[str, Any]]:
+        """Job key -> {key, request, created_at}: what `bsg-analytics status` shows."""
+        with self._lock:
+            return dict(sorted(self._read().items()))
+
+    def put(self, job_key: str, key: str, request: Mapping[str, Any]) -> None:
+        entry = {"key": key, "request": dict(request), "created_at": iso(datetime.now(UTC))}
+        with self._lock:
+            keys = self._read()
+            keys[job_key] = entry
+            self._write(keys)
+
+    def drop(self, job_key: str) -> None:
+        with self._lock:
+            keys = self._read()
+            if keys.pop(job_key, None) is not None:
+                self._write(keys)
+
+    def _write(self, keys: Mapping[str, Any]) -> None:
+        self.data_dir.write_bytes(self._path, orjson.dumps(keys, option=orjson.OPT_INDENT_2))

@@ -22,8 +22,9 @@ from bsg_analytics.locking import SyncLocked, sync_lock
 from bsg_analytics.planning import plan_windows
 from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.settings import Settings
-from bsg_analytics.state import StateError, SyncState, iso, reset_state
+from bsg_analytics.state import ExportKeys, StateError, SyncState, iso, reset_state
 from bsg_analytics.storage import PARQUET, STATE, DataDir
+from bsg_analytics.streams.exports import NAME as EXPORTS
 from bsg_analytics.warehouse import UnpublishedValue, WarehouseError, unpublished_values
 
 
@@ -79,6 +80,11 @@ def describe(
         out["watermark"] = iso(state.watermark)
         out["last_sync"] = state.last_run.to_dict() if state.last_run else None
         out["open_campaigns"] = len(state.open_campaigns)
+        try:
+            out["pending_exports"] = ExportKeys(data_dir).pending()
+        except StateError as exc:
+            out["pending_exports"] = {}
+            out["state_error"] = str(exc)
         run = state.run
         out["unfinished_run"] = (
             None
@@ -100,6 +106,8 @@ def describe(
             "until": iso(plan.until),
             "message_windows": len(plan.windows),
             "campaign_windows": len(plan.campaign_windows),
+            "export_windows": len(plan.stream_windows.get(EXPORTS, []))
+            + sum(len(w) for w in plan.variant_windows.get(EXPORTS, {}).values()),
             "jobs": len(plan.job_keys),
             "jobs_already_done": len(plan.carried_done),
             "campaign_details": len(plan.open_campaigns),
@@ -149,8 +157,9 @@ def render_plan(status: dict[str, Any]) -> list[str]:
     lines = [
         f"next sync:    {_BASIS.get(nxt['basis'], nxt['basis'])}: "
         f"{_when(nxt['since'])} .. {_when(nxt['until'])}",
-        f"              {nxt['message_windows']} message windows and "
-        f"{nxt['campaign_windows']} campaign windows ({nxt['jobs']} jobs, "
+        f"              {nxt['message_windows']} message windows, "
+        f"{nxt['campaign_windows']} campaign windows and {nxt.get('export_windows', 0)} "
+        f"exports ({nxt['jobs']} jobs, "
         f"{nxt['jobs_already_done']} already written), then {nxt['campaign_details']} open "
         "campaigns' details and every campaign seen",
     ]
@@ -188,6 +197,12 @@ def render(status: dict[str, Any]) -> str:
             f"unfinished:   run {run['run_id']} started {_when(run['started_at'])}: "
             f"{run['jobs_done']} of {run['jobs']} jobs written; the next sync with the same "
             "arguments continues it"
+        )
+    for i, (job, entry) in enumerate(sorted((status.get("pending_exports") or {}).items())):
+        label = "exports:      " if i == 0 else " " * 14
+        lines.append(
+            f"{label}{job}: export {entry.get('key')} made {_when(entry.get('created_at'))}, "
+            "not yet landed; the next sync polls it"
         )
     lines += render_plan(status)
     tables = status.get("tables") or {}

@@ -46,6 +46,7 @@ from bsg_client.errors import (
     Scrubber,
     TransientError,
 )
+from bsg_client.exports import ExportJobs
 from bsg_client.limiter import AIMDLimiter, Slot
 from bsg_client.servers import DEFAULT_API_URL, DEFAULT_REST_URL, PAGE_LIMITS
 
@@ -59,6 +60,7 @@ log = logging.getLogger("bsg_client")
 LEGACY_NOT_FOUND = frozenset({20, 30, 40})  # SMS, task, message not found
 LEGACY_REFUSED: Mapping[int, str] = {2: "Invalid API key", 4: "Account blocked"}
 LEGACY_STATUS_MAX_IDS = 100  # ids per POST /rest/sms/getStatus (the description's maxItems)
+BALANCE_PATH = "/api/accounts/balance"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 3  # same-origin hops followed within one attempt
 USER_AGENT = "bsg-analytics/0.1 (+httpx)"
@@ -247,6 +249,10 @@ class ClientSettings(Protocol):
     def timeout_seconds(self) -> float: ...
     @property
     def verify_tls(self) -> bool: ...
+    @property
+    def export_timeout_seconds(self) -> float: ...
+    @property
+    def export_poll_max_seconds(self) -> float: ...
     def credentials(self) -> ClientCredentials: ...
     def secrets(self) -> list[str]: ...
 
@@ -359,6 +365,8 @@ class BSGClient:
         backoff_initial_seconds: float = 0.5,
         timeout_seconds: float = 30.0,
         verify_tls: bool = True,
+        export_timeout_seconds: float = 900.0,
+        export_poll_max_seconds: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         http: httpx.Client | None = None,
         limiter: AIMDLimiter | None = None,
@@ -411,6 +419,10 @@ class BSGClient:
         else:
             http.follow_redirects = False
         self.http = http
+        # the statistics export jobs (`bsg_client.exports`): their slots, polls and limits
+        self.exports = ExportJobs(
+            self, timeout_seconds=export_timeout_seconds, poll_max_seconds=export_poll_max_seconds
+        )
 
     @classmethod
     def from_settings(
@@ -436,6 +448,8 @@ class BSGClient:
             backoff_max_seconds=settings.backoff_max_seconds,
             timeout_seconds=settings.timeout_seconds,
             verify_tls=settings.verify_tls,
+            export_timeout_seconds=settings.export_timeout_seconds,
+            export_poll_max_seconds=settings.export_poll_max_seconds,
             transport=transport,
             http=http,
         )
@@ -467,6 +481,14 @@ class BSGClient:
     def resume(self) -> None:
         """Accept requests again after `cancel` (a new run on the same client)."""
         self._cancelled.clear()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True (at once) when the client is or gets cancelled."""
+        return self._cancelled.wait(seconds)
 
     # auth ----------------------------------------------------------------------------------
     @property
@@ -933,6 +955,11 @@ class BSGClient:
         return self.request(
             "GET", f"/api/campaigns/{_segment(campaign_id)}/detail", validate=_validate_object
         )
+
+    def get_balance(self) -> ApiResponse:
+        """``GET /api/accounts/balance``: ``{"data": {"balance", "currency", "credit"}}``. Any
+        JSON object is an answer: one of another shape is the transform's to quarantine."""
+        return self.request("GET", BALANCE_PATH, validate=_validate_object)
 
     # legacy REST: every call answers the parsed body, "not found" and other error codes
     # included (callers land it and read `legacy_error_code`); a refused key raises

@@ -12,6 +12,9 @@ legacy_sms         POST /rest/sms/getStatus (ids, 100 a call), GET     lookup   
                    /rest/sms/reference/{ref}, else /rest/sms/{id}
 legacy_task        GET /rest/sms/task/{id}, else /rest/sms/{id}        lookup     at end
 legacy_viber       GET /rest/viber/{id}, /rest/viber/reference/{ref}   lookup     at end
+exports            POST /api/stat/jobs, then GET and DELETE            window     streamed
+                   /api/stat/jobs/{key} (an export job per window)
+balance            GET /api/accounts/balance                           snapshot   at end
 =================  ==================================================  =========  ==========
 
 The lookup streams (`bsg-analytics lookup`, the `legacy-lookups` deployment) share one
@@ -24,8 +27,10 @@ means) plus its tables in `bsg_analytics.schemas.tables`, and one line in `REGIS
 from __future__ import annotations
 
 from bsg_analytics.streams import (
+    balance,
     campaign_detail,
     campaigns,
+    exports,
     legacy_sms,
     legacy_task,
     legacy_viber,
@@ -45,11 +50,13 @@ from bsg_analytics.streams.base import (
 REGISTRY = Registry(
     [
         messages.STREAM,
+        exports.STREAM,  # beside messages: their reads overlap the exports' waits
         campaigns.STREAM,
         campaign_detail.STREAM,
         legacy_sms.STREAM,
         legacy_task.STREAM,
         legacy_viber.STREAM,
+        balance.STREAM,
     ]
 )
 

@@ -16,7 +16,13 @@ Plannings:
 - ``ids``: jobs by id, chosen while the run goes (campaign details: the campaigns the list
   jobs saw, and those still open); read again every run, never checkpointed.
 - ``lookup``: jobs by the ids a person asks for (`bsg-analytics lookup ...`).
-- ``job``: an asynchronous job of the API (create, poll, fetch, delete).
+- ``snapshot``: one read per sync of something that has no history of its own (the
+  balance), never checkpointed: each sync adds one observation.
+
+A window stream may read each window through an asynchronous job of the API (the
+statistics export: create, poll, fetch, delete); its `cleanup` runs once a sync has
+finished, to let go of what a run before it left behind (export keys of windows that were
+planned again).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ class Planning(StrEnum):
     WINDOW = "window"
     IDS = "ids"
     LOOKUP = "lookup"
-    JOB = "job"
+    SNAPSHOT = "snapshot"
 
 
 class Written(StrEnum):
@@ -134,11 +140,18 @@ class Stream:
     lookups: Mapping[str, str] = field(default_factory=dict)
     # what a finished job tells the streams after it (campaign statuses seen, ...)
     observe: Callable[[Any, RunContext], None] | None = None
+    # whether a sync reads it at all (a setting may turn an optional stream off)
+    enabled: Callable[[Settings], bool] | None = None
+    # once a sync has finished: cleanup(client, raw_store, the job keys of its plan)
+    cleanup: Callable[[BSGClient, RawStore, frozenset[str]], None] | None = None
     description: str = ""
 
     @property
     def tables(self) -> tuple[Table, ...]:
         return self.transform.tables
+
+    def is_enabled(self, settings: Settings) -> bool:
+        return self.enabled is None or self.enabled(settings)
 
     def job_keys(self, window: Window) -> list[tuple[str, str | None]]:
         """(job key, variant) of each read of `window`."""
@@ -157,6 +170,10 @@ class Stream:
             Job(self.name, f"{self.name}/{i}", ids=tuple(ids[i : i + step]))
             for i in range(0, len(ids), step)
         ]
+
+    def snapshot_jobs(self) -> list[Job]:
+        """The one read of a snapshot stream in a sync."""
+        return [Job(self.name, f"{self.name}/now")]
 
     def lookup_jobs(self, asked: Mapping[str, Sequence[Any]]) -> list[Job]:
         """One job per lookup argument of this stream that was given ids."""
@@ -196,8 +213,13 @@ class Registry(Mapping[str, Stream]):
         """This registry and `streams` after it (a test's toy stream, say)."""
         return Registry([*self.values(), *streams])
 
-    def planned(self, planning: Planning) -> list[Stream]:
-        return [s for s in self.values() if s.planning == planning]
+    def planned(self, planning: Planning, settings: Settings | None = None) -> list[Stream]:
+        """The streams of `planning`, in order; with `settings`, those it enables."""
+        return [
+            s
+            for s in self.values()
+            if s.planning == planning and (settings is None or s.is_enabled(settings))
+        ]
 
     @property
     def lookup_args(self) -> list[str]:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from functools import partial
 
-from bsg_analytics.extract import LegacyResult, classify_legacy, land
+from bsg_analytics.extract import NOT_SERVED_STATUSES, LegacyResult, classify_legacy, land
 from bsg_analytics.raw import RawStore
 from bsg_analytics.streams.base import Job, Planning, Stream, Written
 from bsg_analytics.streams.legacy import (
@@ -34,8 +34,8 @@ log = logging.getLogger("bsg_analytics.extract")
 NAME = "legacy_sms"
 # lookup argument -> the job variant it becomes
 LOOKUPS = {"sms_ids": "sms", "references": "reference"}
-# HTTP statuses that say the server has no getStatus at all
-NOT_SERVED = frozenset({404, 405, 501})
+# HTTP statuses that say the server has no getStatus at all (a 403 is a refused key there)
+NOT_SERVED = NOT_SERVED_STATUSES - {403}
 
 
 def _answered_as(resp: ApiResponse) -> str:

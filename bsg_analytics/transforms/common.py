@@ -39,6 +39,8 @@ from polars.expr.whenthen import ChainedThen, Then
 from bsg_analytics.schemas.tables import MONEY, TABLES, UTC_TS, Table
 from bsg_client.windows import API_TIME_FORMAT
 
+from .merge import latest
+
 if TYPE_CHECKING:
     from bsg_analytics.raw import RawPage
 
@@ -568,3 +570,68 @@ def split_bad(
     for pos, why in bad.iter_rows():
         on_bad(pos, why)
     return df.filter(pl.col("_reason").is_null()), bad.height
+
+
+# --- records of a batch, their quarantine and their latest rows ------------------------------
+
+
+class Quarantine:
+    """Quarantine rows, each counted on the stream of the page it came from."""
+
+    def __init__(self, report: TransformReport):
+        self.report = report
+        self.rows: list[QuarantineRow] = []
+
+    def add(
+        self, page: RawPage, reason: str, raw: str, key: str | None, index: int | None = None
+    ) -> None:
+        self.rows.append(quarantine_row(page, reason, raw, key, index))
+        self.report.stream(page.stream).quarantined += 1
+
+
+@dataclass
+class Records:
+    """Records of one kind as text: `rows[n]` came from page `where[n]` (at position
+    `index[n]` of its `result` list, or None), as JSON `raws[n]`."""
+
+    rows: list[dict[str, str | None]] = field(default_factory=list)
+    where: list[int] = field(default_factory=list)
+    raws: list[str] = field(default_factory=list)
+    index: list[int | None] = field(default_factory=list)
+
+    def add(self, row: dict[str, str | None], page_index: int, raw: str, index: int | None) -> None:
+        self.rows.append(row)
+        self.where.append(page_index)
+        self.raws.append(raw)
+        self.index.append(index)
+
+    def frame(self, columns: list[str], pages: list[RawPage]) -> pl.DataFrame:
+        """The text frame, with each row's `extracted_at` and `_stream` (its page's)."""
+        return text_frame(self.rows, columns).with_columns(
+            extracted_at=fetched_series(pages, self.where),
+            _stream=pl.Series([pages[i].stream for i in self.where], dtype=pl.String),
+        )
+
+    def on_bad(
+        self, pages: list[RawPage], quarantine: Quarantine, key: str
+    ) -> Callable[[int, str], None]:
+        """`split_bad`'s callback: the record at a row position goes to quarantine."""
+
+        def bad(pos: int, why: str) -> None:
+            page = pages[self.where[pos]]
+            quarantine.add(page, why, self.raws[pos], self.rows[pos][key], self.index[pos])
+
+        return bad
+
+
+def latest_counted(df: pl.DataFrame, table: str, report: TransformReport) -> pl.DataFrame:
+    """Latest row per key (`merge.latest`); rows out and duplicates are counted on the stream
+    each row came from."""
+    df = df.with_row_index("_ord")
+    keep = latest(df, table)
+    kept_ids = set(keep["_ord"].to_list())
+    for stream, ords in df.group_by("_stream").agg(pl.col("_ord")).iter_rows():
+        kept = sum(1 for o in ords if o in kept_ids)
+        report.stream(stream).rows_out += kept
+        report.stream(stream).duplicates += len(ords) - kept
+    return conform(keep, table)

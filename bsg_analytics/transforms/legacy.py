@@ -33,7 +33,6 @@ kept and reported under its table (`legacy_sms`, `legacy_viber`; an SMS fallback
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import TYPE_CHECKING
@@ -46,25 +45,23 @@ from bsg_analytics.schemas.statuses import LEGACY_SMS_STATUSES, LEGACY_VIBER_STA
 from .common import (
     JSON,
     Check,
+    Quarantine,
     QuarantineRow,
+    Records,
     Spec,
     TransformReport,
     body_text,
-    conform,
-    fetched_series,
     float_text_to_money_text,
     int_expr,
+    latest_counted,
     money_expr,
     parse_times,
     phone_expr,
-    quarantine_row,
     scalar_text,
     split_bad,
-    text_frame,
     unknown_paths,
     unknown_status_counts,
 )
-from .merge import latest
 
 if TYPE_CHECKING:
     from bsg_analytics.raw import RawPage
@@ -143,62 +140,13 @@ def _task_id_from(page: RawPage) -> str | None:
     return None
 
 
-class _Quarantine:
-    """Quarantine rows, each counted on the stream of the page it came from."""
-
-    def __init__(self, report: TransformReport):
-        self.report = report
-        self.rows: list[QuarantineRow] = []
-
-    def add(
-        self, page: RawPage, reason: str, raw: str, key: str | None, index: int | None = None
-    ) -> None:
-        self.rows.append(quarantine_row(page, reason, raw, key, index))
-        self.report.stream(page.stream).quarantined += 1
-
-
-@dataclass
-class _Records:
-    """Records of one kind as text: `rows[n]` came from page `where[n]` (at position
-    `index[n]` of its `result` list, or None), as JSON `raws[n]`."""
-
-    rows: list[dict[str, str | None]] = field(default_factory=list)
-    where: list[int] = field(default_factory=list)
-    raws: list[str] = field(default_factory=list)
-    index: list[int | None] = field(default_factory=list)
-
-    def add(self, row: dict[str, str | None], page_index: int, raw: str, index: int | None) -> None:
-        self.rows.append(row)
-        self.where.append(page_index)
-        self.raws.append(raw)
-        self.index.append(index)
-
-    def frame(self, columns: list[str], pages: list[RawPage]) -> pl.DataFrame:
-        """The text frame, with each row's `extracted_at` and `_stream` (its page's)."""
-        return text_frame(self.rows, columns).with_columns(
-            extracted_at=fetched_series(pages, self.where),
-            _stream=pl.Series([pages[i].stream for i in self.where], dtype=pl.String),
-        )
-
-    def on_bad(
-        self, pages: list[RawPage], quarantine: _Quarantine, key: str
-    ) -> Callable[[int, str], None]:
-        """`split_bad`'s callback: the record at a row position goes to quarantine."""
-
-        def bad(pos: int, why: str) -> None:
-            page = pages[self.where[pos]]
-            quarantine.add(page, why, self.raws[pos], self.rows[pos][key], self.index[pos])
-
-        return bad
-
-
 @dataclass
 class _Sorted:
     """The records of a batch, by the table they go to."""
 
-    sms: _Records = field(default_factory=_Records)
-    tasks: _Records = field(default_factory=_Records)
-    viber: _Records = field(default_factory=_Records)
+    sms: Records = field(default_factory=Records)
+    tasks: Records = field(default_factory=Records)
+    viber: Records = field(default_factory=Records)
 
 
 def transform_legacy(
@@ -206,7 +154,7 @@ def transform_legacy(
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[QuarantineRow]]:
     """-> (legacy_sms, legacy_tasks, legacy_viber, quarantine rows). Counts go to each page's
     stream; a getStatus body counts one record per `result` item."""
-    quarantine = _Quarantine(report)
+    quarantine = Quarantine(report)
     out = _Sorted()
     for i, page in enumerate(pages):
         counts = report.stream(page.stream)
@@ -250,7 +198,7 @@ def _sort_record(
     i: int,
     page: RawPage,
     report: TransformReport,
-    quarantine: _Quarantine,
+    quarantine: Quarantine,
     out: _Sorted,
     index: int | None = None,
 ) -> None:
@@ -405,16 +353,16 @@ def _typed_base(df: pl.DataFrame, zone: tzinfo) -> pl.DataFrame:
 
 
 def _sms_table(
-    sms: _Records,
+    sms: Records,
     pages: list[RawPage],
     zone: tzinfo,
     report: TransformReport,
-    quarantine: _Quarantine,
+    quarantine: Quarantine,
 ) -> pl.DataFrame:
     """SMS records -> `legacy_sms` (failing records to quarantine)."""
     df = _typed_base(sms.frame(SMS_COLUMNS, pages), zone)
     df, _ = split_bad(df, SMS_CHECKS, sms.on_bad(pages, quarantine, "id"))
-    legacy_sms = _latest_counted(df, "legacy_sms", report)
+    legacy_sms = latest_counted(df, "legacy_sms", report)
     if not legacy_sms.is_empty():  # reported under the table, whichever stream a row came from
         known = frozenset(LEGACY_SMS_STATUSES)
         report.add_unknown_statuses(
@@ -424,11 +372,11 @@ def _sms_table(
 
 
 def _viber_table(
-    viber: _Records,
+    viber: Records,
     pages: list[RawPage],
     zone: tzinfo,
     report: TransformReport,
-    quarantine: _Quarantine,
+    quarantine: Quarantine,
 ) -> pl.DataFrame:
     """Viber records -> `legacy_viber` (failing records to quarantine)."""
     df = _typed_base(viber.frame(VIBER_COLUMNS, pages), zone)
@@ -436,7 +384,7 @@ def _viber_table(
     df = df.with_columns(alt_message_id=int_expr("alt_id"), alt_price=money_expr("alt_price_t"))
     df = _times(df, _ALT_TIMES, zone)
     df, _ = split_bad(df, VIBER_CHECKS, viber.on_bad(pages, quarantine, "id"))
-    legacy_viber = _latest_counted(df, "legacy_viber", report)
+    legacy_viber = latest_counted(df, "legacy_viber", report)
     if not legacy_viber.is_empty():
         viber_known = frozenset(LEGACY_VIBER_STATUSES)
         report.add_unknown_statuses(
@@ -450,10 +398,10 @@ def _viber_table(
 
 
 def _task_table(
-    tasks: _Records,
+    tasks: Records,
     pages: list[RawPage],
     report: TransformReport,
-    quarantine: _Quarantine,
+    quarantine: Quarantine,
 ) -> pl.DataFrame:
     """Task records -> `legacy_tasks` (failing records to quarantine). A task has no times."""
     df = tasks.frame(TASK_COLUMNS, pages)
@@ -465,17 +413,4 @@ def _task_table(
         **{c: int_expr(f"{c}_t") for c in _TASK_COUNTS},
     )
     df, _ = split_bad(df, TASK_CHECKS, tasks.on_bad(pages, quarantine, "task_id"))
-    return _latest_counted(df, "legacy_tasks", report)
-
-
-def _latest_counted(df: pl.DataFrame, table: str, report: TransformReport) -> pl.DataFrame:
-    """Latest row per key (`merge.latest`); rows out and duplicates are counted on the stream
-    each row came from."""
-    df = df.with_row_index("_ord")
-    keep = latest(df, table)
-    kept_ids = set(keep["_ord"].to_list())
-    for stream, ords in df.group_by("_stream").agg(pl.col("_ord")).iter_rows():
-        kept = sum(1 for o in ords if o in kept_ids)
-        report.stream(stream).rows_out += kept
-        report.stream(stream).duplicates += len(ords) - kept
-    return conform(keep, table)
+    return latest_counted(df, "legacy_tasks", report)

@@ -12,6 +12,7 @@ and the checkpoint of an interrupted run 20261120T110000Z-936bd8 since 09-07).""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from datetime import UTC, date, datetime, timedelta
@@ -64,6 +65,12 @@ def old_dir(tmp_path) -> DataDir:
     return DataDir(tmp_path / "D")
 
 
+def campaign_catch_up(plan):
+    """The plan's catch-up jobs of the campaign lists (the exports stream, new since the
+    history was read as well, has its own: `test_exports_catch_up_over_the_history`)."""
+    return [j for j in plan.catch_up_jobs if j.stream == "campaigns"]
+
+
 def finish(data_dir: DataDir, now: datetime, *, skip: frozenset[str] = frozenset(), **ask):
     """What the pipeline does with the state: plan, start, mark each job done, finish (or
     stop before finishing when a job is in `skip`, as a killed run does)."""
@@ -82,9 +89,9 @@ def test_the_new_type_is_planned_once_over_the_synced_history(old_dir):
     plan = plan_windows(SETTINGS, SyncState.load(old_dir), now=NOW)
     assert plan.basis == "watermark" and plan.since == utc(2026, 11, 17, 9, 58)
     assert plan.campaign_windows == [w(utc(2026, 11, 17, 9, 58), utc(2026, 11, 21, 9, 58))]
-    assert plan.variant_windows == {"campaigns": {"whatsapp": CATCH_UP}}
-    assert [j.key for j in plan.catch_up_jobs] == CATCH_UP_KEYS
-    assert [(j.stream, j.variant, j.window) for j in plan.catch_up_jobs] == [
+    assert plan.variant_windows["campaigns"] == {"whatsapp": CATCH_UP}
+    assert [j.key for j in campaign_catch_up(plan)] == CATCH_UP_KEYS
+    assert [(j.stream, j.variant, j.window) for j in campaign_catch_up(plan)] == [
         ("campaigns", "whatsapp", CATCH_UP[0]),
         ("campaigns", "whatsapp", CATCH_UP[1]),
     ]
@@ -96,8 +103,9 @@ def test_the_new_type_is_planned_once_over_the_synced_history(old_dir):
         *CATCH_UP_KEYS,
     ]
     assert plan.catch_up_notice() == (
-        "reading once over the range synced before they were added: campaigns whatsapp "
-        "(2 windows, 2026-10-01 00:00 .. 2026-11-17 09:58 UTC)"
+        "reading once over the range synced before they were added: exports (8 windows, "
+        "2026-10-01 00:00 .. 2026-11-17 09:58 UTC); campaigns whatsapp (2 windows, "
+        "2026-10-01 00:00 .. 2026-11-17 09:58 UTC)"
     )
     # the checkpoint records the catch-up jobs with the others
     state = SyncState.load(old_dir)
@@ -105,11 +113,31 @@ def test_the_new_type_is_planned_once_over_the_synced_history(old_dir):
     assert run.jobs == plan.job_keys and set(CATCH_UP_KEYS) <= set(run.pending_jobs())
 
 
+def test_exports_catch_up_over_the_history(old_dir):
+    """The statistics export stream is new since datadir_v2 was written: it is read once over
+    the range the messages were synced, on its own (7-day) grid, outside the plan's range."""
+    plan = plan_windows(SETTINGS, SyncState.load(old_dir), now=NOW)
+    catch_up = [j for j in plan.catch_up_jobs if j.stream == "exports"]
+    assert [j.variant for j in catch_up] == [None] * 8
+    assert catch_up[0].key == "exports/20261001T000000Z..20261005T000000Z"
+    assert catch_up[-1].key.endswith("..20261117T095800Z")
+    windows = [j.window for j in catch_up]
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
+    assert windows[0].start == utc(2026, 10, 1) and windows[-1].end == plan.since
+    assert [w.key for w in plan.stream_windows["exports"]] == [
+        w.key for w in plan.stream_windows["messages"]
+    ]
+    # once a run with it has finished, nothing is added again
+    finish(old_dir, NOW)
+    later = plan_windows(SETTINGS, SyncState.load(old_dir), now=NOW + timedelta(hours=1))
+    assert later.variant_windows == {}
+
+
 def test_after_a_finished_run_nothing_is_added_and_the_archives_are_left_alone(
     old_dir, monkeypatch
 ):
     first = finish(old_dir, NOW)
-    assert [j.key for j in first.catch_up_jobs] == CATCH_UP_KEYS
+    assert [j.key for j in campaign_catch_up(first)] == CATCH_UP_KEYS
     archived = json.loads(Path(old_dir.path("state", "runs", f"{first.run_id}.json")).read_text())
     assert set(CATCH_UP_KEYS) <= set(archived["done"]) and archived["outcome"] == "finished"
 
@@ -133,7 +161,7 @@ def test_an_interrupted_catch_up_is_taken_over_with_its_done_jobs(old_dir):
     later = NOW + timedelta(minutes=30)
     plan = plan_windows(SETTINGS, state, now=later)
     assert plan.takes_over == state.run.run_id
-    assert [j.key for j in plan.catch_up_jobs] == CATCH_UP_KEYS  # the same jobs
+    assert [j.key for j in campaign_catch_up(plan)] == CATCH_UP_KEYS  # the same jobs
     assert CATCH_UP_KEYS[0] in plan.carried_done
     pending_catch_up = [k for k in plan.pending_keys if k.startswith("campaigns/whatsapp/2026")]
     assert CATCH_UP_KEYS[1] in pending_catch_up and CATCH_UP_KEYS[0] not in pending_catch_up

@@ -61,6 +61,9 @@ def settings_for(data_dir, **overrides):
         "concurrency": 4,
         "max_retries": 12,
         "backoff_max_seconds": 0.05,
+        # the statistics export is a stream of its own, asked for where a test reads it
+        # (tests/pipeline/test_exports_sync.py): the others read messages and campaigns
+        "export_costs": False,
     }
     values.update(overrides)
     return load_settings(**values)

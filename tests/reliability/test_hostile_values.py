@@ -117,8 +117,8 @@ def test_unknown_fields_and_statuses_cannot_forge_a_log_line(tmp_path):
         return httpx.Response(200, json=page if request.url.path == "/api/messages" else empty)
 
     since = (TEST_NOW - timedelta(days=2)).date()
-    report = run_sync(settings_for(tmp_path / "d"), since, transport=httpx.MockTransport(handler),
-                      now=TEST_NOW)  # fmt: skip
+    settings = settings_for(tmp_path / "d", export_costs=False)  # the handler serves no export
+    report = run_sync(settings, since, transport=httpx.MockTransport(handler), now=TEST_NOW)
     assert read_table(tmp_path / "d", "messages")["status"].to_list() == [rec["status"]]
     assert len(report.notices) == 2, "the unknown field and status were not reported"
     for line in report.notices:

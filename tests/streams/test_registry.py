@@ -41,11 +41,13 @@ def test_the_registry_declares_every_table_and_each_stream_is_complete():
     assert set(REGISTRY.tables) == set(TABLES)  # every table is written by some stream
     assert list(REGISTRY) == [
         "messages",
+        "exports",
         "campaigns",
         "campaign_detail",
         "legacy_sms",
         "legacy_task",
         "legacy_viber",
+        "balance",
     ]
     for stream in REGISTRY.values():
         assert stream.endpoints and stream.group and stream.tables, stream.name
@@ -55,6 +57,8 @@ def test_the_registry_declares_every_table_and_each_stream_is_complete():
             assert stream.plan_ids is not None, stream.name
         if stream.planning == Planning.LOOKUP:
             assert stream.lookups, stream.name
+        if stream.planning == Planning.SNAPSHOT:
+            assert [j.key for j in stream.snapshot_jobs()] == [f"{stream.name}/now"]
     assert sorted(REGISTRY.lookup_args) == [
         "references",
         "sms_ids",
@@ -123,3 +127,5 @@ def test_written_modes_are_declared():
     assert {REGISTRY[s].written for s in ("campaigns", "campaign_detail")} == {Written.AT_END}
     # list and detail pages meet in one transform
     assert REGISTRY["campaigns"].transform is REGISTRY["campaign_detail"].transform
+    assert REGISTRY["exports"].written == Written.STREAMED
+    assert REGISTRY["balance"].written == Written.AT_END

@@ -21,6 +21,7 @@ from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.transforms.writer import read_table
 from tests.transforms.transform_helpers import message, messages_page, page
 
+PROVIDER = Path(__file__).parents[1] / "fixtures" / "provider"
 T1 = datetime(2024, 4, 1, 10, tzinfo=UTC)
 T2 = datetime(2024, 4, 2, 10, tzinfo=UTC)
 
@@ -72,6 +73,22 @@ def mixed_pages(fetched_at=T1, status="sent", run_id="run1"):
             endpoint="/rest/viber/16",
             run_id=run_id,
         ),
+        page(
+            "exports",
+            PROVIDER.joinpath("stat_jobs_show__job_example.json").read_bytes(),
+            seq=6,
+            fetched_at=fetched_at,
+            endpoint="/api/stat/jobs/0a1b2c3d4e5f607182",
+            run_id=run_id,
+        ),
+        page(
+            "balance",
+            PROVIDER.joinpath("account_balance__schema_example.json").read_bytes(),
+            seq=7,
+            fetched_at=fetched_at,
+            endpoint="/api/accounts/balance",
+            run_id=run_id,
+        ),
     ]
 
 
@@ -97,6 +114,8 @@ def test_layout_and_parquet_types(data_dir):
         "legacy_sms/data.parquet",
         "legacy_tasks/data.parquet",
         "legacy_viber/data.parquet",
+        "message_costs/created_date=2026-02-18/data.parquet",
+        "balance_history/data.parquet",
         "quarantine/extracted_date=2024-04-01/data.parquet",
     } <= names
     assert not list(root.rglob("*.partial"))
@@ -260,7 +279,7 @@ def test_run_rebuild_command_prints_one_line(data_dir, capsys):
     code = run_rebuild_command(Settings(data_dir=data_dir.root, timezone="UTC"))
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0
-    assert len(out) == 1 and out[0].startswith("rebuild: 6 pages")
+    assert len(out) == 1 and out[0].startswith("rebuild: 8 pages")
     assert read_table(data_dir, "messages").height == 3
 
 
