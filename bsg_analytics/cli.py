@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -175,6 +176,12 @@ def simulate(
         list[str] | None,
         typer.Option(help="NAME=VARIANT, repeatable; `--quirk list` shows them"),
     ] = None,
+    collapses: Annotated[
+        int, typer.Option(help="operator delivery collapses planted in the data; 0: clean data")
+    ] = 3,
+    export_ready_seconds: Annotated[
+        float, typer.Option(help="wall-clock seconds until a statistics export job is ready")
+    ] = 1.0,
 ) -> None:
     """Run the simulator of the BSG API alone; it prints the lines that point `sync` at it."""
     from bsg_simulator.server import main as simulator_main
@@ -194,6 +201,8 @@ def simulate(
         latency_ms=latency_ms,
         rate_limit=rate_limit,
         quirks=quirk or [],
+        collapses=collapses,
+        export_ready_seconds=export_ready_seconds,
     )
     raise typer.Exit(code or 0)
 
@@ -209,6 +218,24 @@ def sql(
     from bsg_analytics.warehouse import run_sql_command
 
     raise typer.Exit(run_sql_command(settings, query, format, data_dir=_data_dir(settings)))
+
+
+@app.command()
+def alerts(
+    since: Annotated[
+        str | None,
+        typer.Option(help="YYYY-MM-DD; default: the last BSG_ALERT_OPEN_DAYS UTC days"),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Print the open anomalies (delivery drops, campaigns over their estimate, a short
+    runway); exit 0 when none is open, 1 when any is, 2 when it cannot tell."""
+    settings = _settings(data_dir=data_dir)
+    since_d = _parse_day(since, "--since")
+    from bsg_analytics.alerts import run_alerts_command
+
+    raise typer.Exit(run_alerts_command(settings, since_d, format, data_dir=_data_dir(settings)))
 
 
 @app.command()
@@ -308,7 +335,12 @@ def lookup(
 
     scrubber = Scrubber(settings.secrets())
     try:
-        report = run_legacy(settings, **asked, finish=build_warehouse, data_dir=directory)
+        report = run_legacy(
+            settings,
+            **asked,
+            finish=partial(build_warehouse, settings=settings),
+            data_dir=directory,
+        )
     except KeyboardInterrupt:
         raise fail("interrupted; what landed is kept in raw: run the lookup again", 130) from None
     except Exception as exc:

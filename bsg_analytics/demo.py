@@ -6,6 +6,7 @@ reads six months of history from it, and the headline metrics are printed from t
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,24 @@ where currency is not null
 group by currency
 order by currency
 """
+# the operators with the most messages: their delivery rate and spend, per currency
+OPERATORS_SQL = """
+with by_currency as (
+    select country_name, operator, currency,
+           sum(messages) as messages, sum(sent) as sent, sum(delivered) as delivered,
+           sum(spend) as spend
+    from spend_by_country_operator
+    group by all
+)
+select country_name, operator,
+       sum(messages)::bigint as messages,
+       round(sum(delivered) / nullif(sum(sent), 0), 4) as delivery_rate,
+       string_agg(currency || ' ' || round(spend, 2)::varchar, ', ' order by currency) as spend
+from by_currency
+group by country_name, operator
+order by messages desc, country_name, operator
+limit 5
+"""
 
 
 def run_demo(data_dir: str = "./data", messages: int = 20_000, seed: int = 7) -> None:
@@ -42,6 +61,7 @@ def run_demo(data_dir: str = "./data", messages: int = 20_000, seed: int = 7) ->
     prepare_prefect_env()
     console = Console()
     started = time.perf_counter()
+    from bsg_simulator.data import EUR_PER
     from bsg_simulator.testing import running_simulator
 
     console.print(
@@ -55,6 +75,8 @@ def run_demo(data_dir: str = "./data", messages: int = 20_000, seed: int = 7) ->
             "BSG_API_TOKEN": DEMO_TOKEN,
             "BSG_API_KEY": DEMO_KEY,
             "BSG_DATA_DIR": data_dir,
+            # the runway converts the spend in other currencies with the simulator's rates
+            "BSG_CURRENCY_RATES": json.dumps(EUR_PER),
         }
         with _environ(env), no_heartbeat():
             from bsg_analytics.flows.sync import run_flow
@@ -62,13 +84,26 @@ def run_demo(data_dir: str = "./data", messages: int = 20_000, seed: int = 7) ->
             since = (datetime.now(UTC) - timedelta(days=sim.config.days)).date()
             report = run_flow(since=since)
             _legacy_sample(sim)
+    from bsg_analytics.alerts import find_anomalies
     from bsg_analytics.report import write_report
+    from bsg_analytics.settings import load_settings
     from bsg_analytics.storage import DataDir
     from bsg_analytics.warehouse import print_table, query
 
     dd = DataDir(data_dir)
     print_table(query(dd, HEADLINE_SQL), title="delivery by channel")
     print_table(query(dd, SPEND_SQL), title="spend by currency")
+    print_table(query(dd, OPERATORS_SQL), title="top operators (by messages)")
+    with _environ(env):
+        settings = load_settings()
+    findings = find_anomalies(dd, settings)
+    if findings.num_rows:
+        print_table(
+            findings.select(["day", "kind", "subject", "channel", "detail"]),
+            title=f"open anomalies ({findings.num_rows}): `bsg-analytics alerts -d {data_dir}`",
+        )
+    else:
+        console.print("open anomalies: none")
     report_path = write_report(dd, None)
     console.print(
         f"{report['rows'].get('messages', 0):,} messages, "

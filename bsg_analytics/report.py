@@ -3,7 +3,9 @@
 The file needs nothing but itself: plotly.js is inlined once (no CDN, no fonts, no images from
 elsewhere), so it opens offline and can be mailed around. Charts come first (delivery rate by
 channel, spend by currency, delivery-report latency, the campaigns that most need attention),
-tables below (among them the fallbacks, by channel and fallback channel). Each published
+tables below: the open anomalies, countries and operators (top spend, worst delivery), the
+balance and its runway, then campaigns, senders and the fallbacks by channel and fallback
+channel. Each published
 channel has one colour in every chart (`CHANNEL_COLOURS`); another value takes a spare one.
 
 Everything that came from the API (sender and campaign names, currencies, statuses...) is
@@ -40,6 +42,9 @@ Figure = dict[str, Any]  # a plotly figure as JSON data: {"data": [...], "layout
 REPORT_FILE = "report.html"
 MAX_TEXT = 80  # characters of an API value shown in a cell or a label
 ATTENTION_ROWS = 15
+OPERATOR_ROWS = 10  # operators in each of the top-spend and worst-delivery tables
+WORST_MIN_SENT = 100  # an operator's sent messages before its delivery rate is ranked
+ANOMALY_DAYS = 14  # the anomalies table shows this many days back; open ones are marked
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -81,8 +86,12 @@ def _rows(con: DuckDBPyConnection, sql: str) -> list[Row]:
     return rows
 
 
-def _collect(con: DuckDBPyConnection) -> Data:
-    """Everything the report shows, read from the metric views: {section: rows}."""
+def _collect(con: DuckDBPyConnection, open_days: int = 2, today: dt.date | None = None) -> Data:
+    """Everything the report shows, read from the metric views: {section: rows}; an anomaly
+    of the last `open_days` UTC days up to `today` (default: the UTC date now) is open."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    first_open = today - dt.timedelta(days=open_days - 1)
+    first_shown = today - dt.timedelta(days=ANOMALY_DAYS - 1)
     data: Data = {}
     data["counts"] = _rows(
         con,
@@ -152,6 +161,35 @@ def _collect(con: DuckDBPyConnection) -> Data:
         "THEN sum(fallback_delivered) / sum(fell_back) END AS fallback_delivery_rate "
         "FROM fallback_effectiveness WHERE fallback_channel IS NOT NULL "
         "GROUP BY channel, fallback_channel ORDER BY channel, fallback_channel",
+    )
+    data["operators_spend"] = _rows(
+        con,
+        "SELECT * FROM (SELECT country_name, operator, currency, sum(messages) AS messages, "
+        "sum(sent) AS sent, sum(delivered) AS delivered, "
+        "CASE WHEN sum(sent) > 0 THEN sum(delivered) / sum(sent) END AS delivery_rate, "
+        "sum(spend) AS spend, CASE WHEN sum(delivered) > 0 THEN "
+        "CAST(round(sum(spend) / sum(delivered), 7) AS DECIMAL(18, 7)) END "
+        "AS cost_per_delivered, row_number() OVER (PARTITION BY currency "
+        "ORDER BY sum(spend) DESC NULLS LAST, country_name, operator) AS rank "
+        "FROM spend_by_country_operator WHERE currency IS NOT NULL "
+        f"GROUP BY country_name, operator, currency) WHERE rank <= {OPERATOR_ROWS} "
+        "ORDER BY currency, rank",
+    )
+    data["operators_worst"] = _rows(
+        con,
+        "SELECT country_name, operator, mcc, mnc, sum(sent) AS sent, "
+        "sum(delivered) AS delivered, sum(delivered) / sum(sent) AS delivery_rate, "
+        "median(dlr_p50_s) AS dlr_p50_s FROM delivery_by_operator "
+        f"GROUP BY country_name, operator, mcc, mnc HAVING sum(sent) >= {WORST_MIN_SENT} "
+        f"ORDER BY delivery_rate, sent DESC, country_name, operator LIMIT {OPERATOR_ROWS}",
+    )
+    data["runway"] = _rows(con, "SELECT * FROM balance_runway ORDER BY day DESC LIMIT 1")
+    data["anomalies"] = _rows(
+        con,
+        "SELECT day, kind, dimension, subject, channel, messages, observed, baseline, z, "
+        f"detail, day >= DATE '{first_open}' AS open FROM anomalies "
+        f"WHERE day >= DATE '{first_shown}' "
+        "ORDER BY day DESC, kind, dimension, subject, channel",
     )
     data["completeness"] = _rows(
         con,
@@ -417,6 +455,14 @@ def _cards(data: Data) -> list[str]:
             f"<b>{html.escape(_fmt(row['spend']))}</b>"
             f"{html.escape(_fmt(row['cost_per_delivered']))} per delivered</div>"
         )
+    for row in data.get("runway", []):
+        left = row["days_left"]
+        cards.append(
+            f'<div class="card">balance {esc(row["currency"], 12)}'
+            f"<b>{html.escape(_fmt(row['balance']))}</b>"
+            + ("no spend in the last 7 days" if left is None else f"{left:,.1f} days left")
+            + "</div>"
+        )
     return ['<div class="cards">' + "".join(cards) + "</div>"] if cards else []
 
 
@@ -540,6 +586,90 @@ def _fallback_section(data: Data) -> list[str]:
     ]
 
 
+def _operators_section(data: Data) -> list[str]:
+    return [
+        "<h2>Countries and operators</h2>",
+        "<p class=meta>From the statistics export (<code>message_costs</code>): where the "
+        "money goes, top spend per currency.</p>",
+        _table(
+            data["operators_spend"],
+            [
+                ("currency", "currency", ""),
+                ("country_name", "country", ""),
+                ("operator", "operator", ""),
+                ("messages", "messages", ""),
+                ("delivery_rate", "delivery rate", "pct"),
+                ("spend", "spend", ""),
+                ("cost_per_delivered", "cost per delivered", ""),
+            ],
+            "No statistics export yet.",
+        ),
+        f"<p class=meta>Where delivery fails: the lowest delivery rates of operators with "
+        f"{WORST_MIN_SENT} sent messages or more.</p>",
+        _table(
+            data["operators_worst"],
+            [
+                ("country_name", "country", ""),
+                ("operator", "operator", ""),
+                ("mcc", "MCC", ""),
+                ("mnc", "MNC", ""),
+                ("sent", "sent", ""),
+                ("delivered", "delivered", ""),
+                ("delivery_rate", "delivery rate", "pct"),
+                ("dlr_p50_s", "DLR p50 s (median day)", "s"),
+            ],
+            "No operator has enough messages yet.",
+        ),
+    ]
+
+
+def _runway_section(data: Data) -> list[str]:
+    return [
+        "<h2>Balance and runway</h2>",
+        "<p class=meta>The balance at the last sync, the spend per day over the 7 days before "
+        "it (in the balance's currency; currencies without a rate in "
+        "<code>BSG_CURRENCY_RATES</code> are left out and named), and the days it lasts at "
+        "that pace.</p>",
+        _table(
+            data["runway"],
+            [
+                ("day", "day", ""),
+                ("balance", "balance", ""),
+                ("credit", "credit", ""),
+                ("currency", "currency", ""),
+                ("spend_7d_per_day", "spend per day (7 days)", ""),
+                ("days_left", "days left", "s"),
+                ("unconverted_currencies", "left out", ""),
+            ],
+            "No balance synced yet.",
+        ),
+    ]
+
+
+def _anomalies_section(data: Data) -> list[str]:
+    rows = data["anomalies"]
+    open_rows = sum(1 for r in rows if r["open"])
+    return [
+        f"<h2>Anomalies ({open_rows} open)</h2>",
+        f"<p class=meta>The last {ANOMALY_DAYS} days of the <code>anomalies</code> view "
+        "(delivery-rate falls that volume makes significant, spend spikes, a short runway); "
+        "<code>bsg-analytics alerts</code> prints the open ones.</p>",
+        _table(
+            rows,
+            [
+                ("day", "day", ""),
+                ("open", "open", ""),
+                ("kind", "kind", ""),
+                ("subject", "subject", ""),
+                ("channel", "channel", ""),
+                ("messages", "messages", ""),
+                ("detail", "detail", ""),
+            ],
+            f"No anomaly in the last {ANOMALY_DAYS} days.",
+        ),
+    ]
+
+
 def _completeness_section(data: Data) -> list[str]:
     return [
         "<h2>Delivery-report completeness</h2>",
@@ -576,6 +706,9 @@ def render_html(data: Data, data_dir_label: str, generated_at: dt.datetime) -> s
         *_header(data, data_dir_label, generated_at),
         *_cards(data),
         *charts,
+        *_anomalies_section(data),
+        *_operators_section(data),
+        *_runway_section(data),
         *_attention_section(data),
         *_senders_section(data),
         *_spend_section(data),
@@ -586,15 +719,22 @@ def render_html(data: Data, data_dir_label: str, generated_at: dt.datetime) -> s
     return _page(parts, scripts)
 
 
-def write_report(data_dir: DataDir, output: Path | None = None) -> Path:
-    """Write the report; default `D/report.html` for a local data dir, else `./report.html`."""
+def write_report(
+    data_dir: DataDir,
+    output: Path | None = None,
+    open_days: int = 2,
+    today: dt.date | None = None,
+) -> Path:
+    """Write the report; default `D/report.html` for a local data dir, else `./report.html`;
+    anomalies of the last `open_days` days up to `today` are open (`Settings.alert_open_days`;
+    today: the UTC date now)."""
     from bsg_analytics.warehouse import connect
 
     if output is None:
         output = Path(data_dir.path(REPORT_FILE)) if data_dir.is_local else Path(REPORT_FILE)
     con = connect(data_dir)
     try:
-        data = _collect(con)
+        data = _collect(con, open_days, today)
     finally:
         con.close()
     text = render_html(data, data_dir.uri(), dt.datetime.now(dt.UTC))
@@ -614,7 +754,9 @@ def run_report_command(
     from bsg_analytics.warehouse import WarehouseError
 
     try:
-        path = write_report(data_dir or DataDir(settings.data_dir), output)
+        path = write_report(
+            data_dir or DataDir(settings.data_dir), output, settings.alert_open_days
+        )
     except (WarehouseError, OSError) as exc:
         print(f"bsg-analytics: report failed: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1

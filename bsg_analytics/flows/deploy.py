@@ -1,6 +1,7 @@
 """Deployments: `bsg-analytics serve` (Prefect's `serve`, one box) and `prefect.yaml` (a work
-pool and workers), the same three in both: `hourly-sync`, `daily-reconcile` and
-`legacy-lookups` (no schedule: run it with the ids as parameters). Both need a Prefect API
+pool and workers), the same four in both: `hourly-sync`, `daily-reconcile`, `daily-alerts`
+(fails its run when an anomaly is open) and `legacy-lookups` (no schedule: run it with the
+ids as parameters). Both need a Prefect API
 (`prefect server start`, or Prefect Cloud): Prefect refuses to schedule on the temporary
 server that local runs use."""
 
@@ -9,15 +10,19 @@ from __future__ import annotations
 import os
 import sys
 
+from bsg_analytics.flows.alerts import alerts_flow
 from bsg_analytics.flows.legacy import legacy_flow, reconcile_flow
 from bsg_analytics.flows.sync import sync_flow
-from bsg_analytics.settings import RECONCILE_CRON, SYNC_CRON, Settings
+from bsg_analytics.settings import ALERTS_CRON, RECONCILE_CRON, SYNC_CRON, Settings
 
 
-def build_deployments(cron: str = SYNC_CRON, reconcile_cron: str = RECONCILE_CRON):
+def build_deployments(
+    cron: str = SYNC_CRON, reconcile_cron: str = RECONCILE_CRON, alerts_cron: str = ALERTS_CRON
+):
     return [
         sync_flow.to_deployment(name="hourly-sync", cron=cron, tags=["bsg"]),
         reconcile_flow.to_deployment(name="daily-reconcile", cron=reconcile_cron, tags=["bsg"]),
+        alerts_flow.to_deployment(name="daily-alerts", cron=alerts_cron, tags=["bsg"]),
         legacy_flow.to_deployment(name="legacy-lookups", tags=["bsg"]),
     ]
 

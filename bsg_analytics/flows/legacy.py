@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -38,7 +39,7 @@ def legacy_flow(
         task_ids=task_ids or [],
         viber_ids=viber_ids or [],
         viber_references=viber_references or [],
-        finish=build_warehouse,
+        finish=partial(build_warehouse, settings=settings),
     )
     logger = get_run_logger()
     logger.info("%s", report.summary_line())

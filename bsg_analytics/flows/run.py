@@ -11,6 +11,7 @@ import os
 import sys
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from functools import partial
 
 from bsg_analytics import status
 from bsg_analytics.locking import SyncLocked
@@ -213,7 +214,7 @@ def run_with_display(
         with display or _null():
             report = run_sync(
                 settings, since, until, progress=display, full_refresh=full_refresh,
-                finish=build_warehouse, data_dir=data_dir,
+                finish=partial(build_warehouse, settings=settings), data_dir=data_dir,
             )  # fmt: skip
             return report.as_dict()
     # before Prefect starts: a data directory that cannot be written fails at once (the

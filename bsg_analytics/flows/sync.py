@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -136,7 +137,7 @@ def _sync(
         mapper=prefect_mapper,
         progress=LogProgress(_DISPLAY),
         full_refresh=full_refresh,
-        finish=build_warehouse,
+        finish=partial(build_warehouse, settings=settings),
     )
     for line in report.notices:
         get_run_logger().warning("%s", line)

@@ -13,7 +13,18 @@ see `attach_filesystem`). It holds:
 * the **metric views**, one per file in `views/*.sql`, whose leading `--` comment is the
   metric's definition (exported as `METRIC_DOCS`). The status sets are not written in the SQL:
   placeholders such as `{{ sent_statuses }}` are filled at build time from `schemas.statuses`,
-  so each fact lives in one place.
+  so each fact lives in one place. The thresholds of the alert views (`{{ alert_z }}`,
+  `{{ currency_rates }}`, ...) are placeholders too, filled from a `Settings`
+  (`build_warehouse(data_dir, settings)`; the settings' defaults when none is given, which is
+  what `METRIC_DOCS` shows). A view is created after the views it reads.
+
+Settings
+--------
+`query(data_dir, sql, settings)` and `connect(..., settings=...)` answer with the given
+settings' thresholds whatever the file was built with: the views that use a setting (and
+those that read them) are created again, rendered with those settings, as temporary views of
+that connection only (DuckDB looks a name up in the temporary schema first). `bsg-analytics
+sql` and `alerts` pass the user's settings so.
 
 Contract checks
 ---------------
@@ -57,12 +68,12 @@ from typing import TYPE_CHECKING, Any
 
 from bsg_analytics.schemas import statuses
 from bsg_analytics.schemas.tables import TABLES, Table
+from bsg_analytics.settings import Settings
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from bsg_analytics.settings import Settings
     from bsg_analytics.storage import DataDir
 
 __all__ = [
@@ -92,6 +103,18 @@ __all__ = [
 # campaign_delivery flags a campaign when the delivery rate from its own statistics and the
 # one from its messages differ by more than this (absolute, as a share: 0.01 = 1 point).
 CAMPAIGN_RATE_TOLERANCE = 0.01
+# balance_runway: the days of spend its rate is the mean of ("trailing 7-day spend per day")
+RUNWAY_WINDOW_DAYS = 7
+# the settings the view templates may use, each as `{{ name }}` (see `placeholders`)
+SETTING_PLACEHOLDERS: tuple[str, ...] = (
+    "alert_baseline_days",
+    "alert_min_messages",
+    "alert_z",
+    "alert_min_drop",
+    "alert_spend_factor",
+    "alert_runway_days",
+    "currency_rates",
+)
 
 # helper views the metric views read; created before them
 HELPER_VIEWS: tuple[str, ...] = ("message_facts",)
@@ -121,15 +144,44 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def placeholders() -> dict[str, str]:
-    """The values the view templates may use, every one taken from its single source."""
+def placeholders(settings: Settings | None = None) -> dict[str, str]:
+    """The values the view templates may use, every one taken from its single source: the
+    status sets from `schemas.statuses`, the thresholds from `settings` (their defaults when
+    None: never the environment, so a build without settings is the same everywhere)."""
     return {
         "sent_statuses": _sql_list(statuses.SENT_STATUSES),
         "delivered_statuses": _sql_list(statuses.DELIVERED_STATUSES),
         "final_statuses": _sql_list(statuses.FINAL_MESSAGE_STATUSES),
         "fallback_channels": _sql_list(statuses.FALLBACK_CHANNELS),
         "campaign_rate_tolerance": repr(CAMPAIGN_RATE_TOLERANCE),
+        "runway_window_days": str(RUNWAY_WINDOW_DAYS),
+        **_setting_placeholders(settings),
     }
+
+
+def _setting_value(settings: Settings | None, name: str) -> Any:
+    if settings is not None:
+        return getattr(settings, name)
+    return Settings.model_fields[name].get_default(call_default_factory=True)
+
+
+def _setting_placeholders(settings: Settings | None) -> dict[str, str]:
+    """`SETTING_PLACEHOLDERS` as SQL: numbers as literals; `currency_rates` as the rows of a
+    VALUES list (currency, rate DECIMAL(28,12)) whose first row is a typed null, so that an
+    empty setting is still a list (the view drops that row)."""
+    out = {}
+    for name in SETTING_PLACEHOLDERS:
+        value = _setting_value(settings, name)
+        if name == "currency_rates":
+            rows = ["(CAST(NULL AS VARCHAR), CAST(NULL AS DECIMAL(28, 12)))"]
+            for code, rate in sorted(value.items()):
+                rows.append(f"({_literal(code)}, CAST({_literal(rate)} AS DECIMAL(28, 12)))")
+            out[name] = ", ".join(rows)
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"setting {name} is not a number: {value!r}")
+        else:
+            out[name] = repr(value)
+    return out
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
@@ -148,21 +200,51 @@ def render(template: str, values: dict[str, str] | None = None) -> str:
     return _PLACEHOLDER.sub(sub, template)
 
 
+_SQL_COMMENT = re.compile(r"--[^\n]*")
+
+
+def _reads(template: str, names) -> set[str]:
+    """The views among `names` that a template's SQL (comments aside) names."""
+    sql = _SQL_COMMENT.sub("", template)
+    return {n for n in names if re.search(rf"\b{re.escape(n)}\b", sql)}
+
+
 @cache
 def _templates() -> dict[str, str]:
+    """Every view template by name, in the order to create them: the helpers first, then each
+    view after the views it reads (else by name)."""
     folder = resources.files(__package__).joinpath("views")
     found = {
         entry.name.removesuffix(".sql"): entry.read_text(encoding="utf-8")
         for entry in folder.iterdir()
         if entry.name.endswith(".sql")
     }
-    helpers = [name for name in HELPER_VIEWS if name in found]
-    return {name: found[name] for name in [*helpers, *sorted(set(found) - set(helpers))]}
+    reads = {name: _reads(text, set(found) - {name}) for name, text in found.items()}
+    order = [name for name in HELPER_VIEWS if name in found]
+    while len(order) < len(found):
+        ready = [n for n in sorted(found) if n not in order and reads[n] <= set(order)]
+        if not ready:
+            raise RuntimeError(f"view templates read each other in a cycle: {sorted(found)}")
+        order.append(ready[0])
+    return {name: found[name] for name in order}
 
 
-def metric_sql(name: str) -> str:
-    """The rendered SELECT of one metric (or helper) view."""
-    return render(_templates()[name])
+@cache
+def _setting_views() -> tuple[str, ...]:
+    """The views whose SQL depends on the settings: a template that uses one of
+    `SETTING_PLACEHOLDERS`, and every view that reads one of those (creation order)."""
+    out: list[str] = []
+    for name, text in _templates().items():
+        uses = {m.group(1) for m in _PLACEHOLDER.finditer(_SQL_COMMENT.sub("", text))}
+        if uses & set(SETTING_PLACEHOLDERS) or _reads(text, out):
+            out.append(name)
+    return tuple(out)
+
+
+def metric_sql(name: str, settings: Settings | None = None) -> str:
+    """The rendered SELECT of one metric (or helper) view, with the thresholds of `settings`
+    (their defaults when None)."""
+    return render(_templates()[name], placeholders(settings))
 
 
 def _doc_of(template: str) -> str:
@@ -280,8 +362,9 @@ def _interrupted(exc: BaseException) -> bool:
     return "KeyboardInterrupt" in text or text.strip() == "Query interrupted"
 
 
-def build_warehouse(data_dir: DataDir) -> Path:
-    """Create or refresh the DuckDB file of views; returns its path.
+def build_warehouse(data_dir: DataDir, settings: Settings | None = None) -> Path:
+    """Create or refresh the DuckDB file of views; returns its path. The alert thresholds are
+    those of `settings` (their defaults when None).
 
     One transaction: a reader sees the old views or the new ones. Objects a user added to the
     file are kept; views an earlier build made and this one no longer defines are dropped.
@@ -307,7 +390,8 @@ def build_warehouse(data_dir: DataDir) -> Path:
             body = _base_view_sql(con, data_dir, table)
             con.execute(f"CREATE OR REPLACE VIEW {_ident(table.name)} AS\n{body}")
         for name in _templates():
-            con.execute(f"CREATE OR REPLACE VIEW {_ident(name)} AS\n{metric_sql(name)}")
+            sql = metric_sql(name, settings)
+            con.execute(f"CREATE OR REPLACE VIEW {_ident(name)} AS\n{sql}")
         views = [*TABLES, *_templates()]
         for stale in set(filter(None, previous.split(","))) - set(views):
             con.execute(f"DROP VIEW IF EXISTS {_ident(stale)}")
@@ -370,15 +454,28 @@ def ensure_warehouse(data_dir: DataDir) -> Path:
     return data_dir.warehouse_path
 
 
-def connect(data_dir: DataDir, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    """A connection to the warehouse (built first where needed); read-only by default."""
+def connect(
+    data_dir: DataDir, read_only: bool = True, settings: Settings | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse (built first where needed); read-only by default. With
+    `settings`, the views that use a setting answer with those (module doc, Settings)."""
     import duckdb
 
     path = ensure_warehouse(data_dir)
     try:
-        return _open(data_dir, path, read_only=read_only)
+        con = _open(data_dir, path, read_only=read_only)
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot open {path}: {_one_line(exc)}") from None
+    if settings is None:
+        return con
+    try:
+        for name in _setting_views():
+            sql = metric_sql(name, settings)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(name)} AS\n{sql}")
+    except duckdb.Error as exc:
+        con.close()
+        raise WarehouseError(f"cannot open {path}: {_one_line(exc)}") from None
+    return con
 
 
 # --- contract checks -------------------------------------------------------------------------
@@ -520,8 +617,11 @@ def contract_report(data_dir: DataDir) -> ContractReport:
 # --- query ---------------------------------------------------------------------------------
 
 
-def query(data_dir: DataDir, sql: str) -> pa.Table:
-    """Run `sql` on the warehouse (read-only) and return the result as an Arrow table.
+def query(
+    data_dir: DataDir, sql: str, settings: Settings | None = None, params: list | None = None
+) -> pa.Table:
+    """Run `sql` on the warehouse (read-only) and return the result as an Arrow table; with
+    `settings`, the alert views use their thresholds (`connect`); `params` fill `?`.
 
     Arrow keeps every type exact (decimals stay decimals); `polars.from_arrow(...)` or
     `.to_pylist()` take it from there. A failing query raises `WarehouseError`.
@@ -529,9 +629,9 @@ def query(data_dir: DataDir, sql: str) -> pa.Table:
     import duckdb
     import pyarrow as pa
 
-    con = connect(data_dir)
+    con = connect(data_dir, settings=settings)
     try:
-        relation = con.sql(sql)
+        relation = con.sql(sql, params=params)
         if relation is None:  # a statement without a result set
             return pa.table({})
         return relation.to_arrow_table()
@@ -572,6 +672,12 @@ def _cell(value: Any) -> str:
     if isinstance(plain, list | dict):
         return json.dumps(plain, ensure_ascii=False)
     return str(plain)
+
+
+def json_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """A result's rows as JSON-ready dicts: decimals as strings (exact), times in ISO 8601
+    (what `--format json` prints and a Prefect artifact takes)."""
+    return [_plain(row) for row in table.to_pylist()]
 
 
 def format_result(table: pa.Table, fmt: str) -> str:
@@ -626,7 +732,7 @@ def run_sql_command(
         )
         return 2
     try:
-        result = query(data_dir or DataDir(settings.data_dir), query_text)
+        result = query(data_dir or DataDir(settings.data_dir), query_text, settings)
     except WarehouseError as exc:
         print(f"bsg-analytics: {exc}", file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ def flow_parameters(path: Path, name: str) -> list[str]:
 def test_prefect_yaml_deploys_the_lookup_flow_with_its_parameters():
     doc = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     by_name = {d["name"]: d for d in doc["deployments"]}
-    assert list(by_name) == ["hourly-sync", "daily-reconcile", "legacy-lookups"]
+    assert list(by_name) == ["hourly-sync", "daily-reconcile", "daily-alerts", "legacy-lookups"]
     lookups = by_name["legacy-lookups"]
     assert lookups["entrypoint"] == "flows/legacy.py:legacy_flow"
     path, _, fn = lookups["entrypoint"].partition(":")
@@ -43,7 +43,9 @@ def test_serve_deploys_the_lookups_beside_the_sync_and_the_reconciliation():
     from bsg_analytics.flows.legacy import legacy_flow
 
     deployments = {d.name: d for d in build_deployments()}
-    assert list(deployments) == ["hourly-sync", "daily-reconcile", "legacy-lookups"]
+    assert list(deployments) == [
+        "hourly-sync", "daily-reconcile", "daily-alerts", "legacy-lookups",
+    ]  # fmt: skip
     lookups = deployments["legacy-lookups"]
     assert lookups.flow_name == "bsg-legacy-lookups" and not lookups.schedules
     assert lookups.entrypoint == "bsg_analytics/flows/legacy.py:legacy_flow"
