@@ -84,7 +84,6 @@ def run_demo(data_dir: str = "./data", messages: int = 20_000, seed: int = 7) ->
             since = (datetime.now(UTC) - timedelta(days=sim.config.days)).date()
             report = run_flow(since=since)
             _legacy_sample(sim)
-    from bsg_analytics.alerts import find_anomalies
     from bsg_analytics.report import write_report
     from bsg_analytics.settings import load_settings
     from bsg_analytics.storage import DataDir
@@ -96,14 +95,7 @@ def run_demo(data_dir: str = "./data", messages: int = 20_000, seed: int = 7) ->
     print_table(query(dd, OPERATORS_SQL), title="top operators (by messages)")
     with _environ(env):
         settings = load_settings()
-    findings = find_anomalies(dd, settings)
-    if findings.num_rows:
-        print_table(
-            findings.select(["day", "kind", "subject", "channel", "detail"]),
-            title=f"open anomalies ({findings.num_rows}): `bsg-analytics alerts -d {data_dir}`",
-        )
-    else:
-        console.print("open anomalies: none")
+    _print_anomalies(dd, settings, data_dir)
     report_path = write_report(dd, None)
     console.print(
         f"{report['rows'].get('messages', 0):,} messages, "
@@ -115,6 +107,41 @@ def run_demo(data_dir: str = "./data", messages: int = 20_000, seed: int = 7) ->
     console.print(f"report:    {report_path}")
     example = "select * from campaign_delivery limit 5"
     console.print(f'try:       python3 -m uv run bsg-analytics sql "{example}" -d {data_dir}')
+
+
+def _print_anomalies(dd, settings, data_dir: str) -> None:
+    """The anomalies of the last `ANOMALY_DAYS` days (as the report shows them), the open
+    ones (the last `alert_open_days`, what `alerts` exits 1 on) marked."""
+    import pyarrow as pa
+    from rich.console import Console
+
+    from bsg_analytics.alerts import find_anomalies, open_since
+    from bsg_analytics.report import ANOMALY_DAYS
+    from bsg_analytics.warehouse import print_table
+
+    today = datetime.now(UTC).date()
+    recent = find_anomalies(dd, settings, today - timedelta(days=ANOMALY_DAYS - 1))
+    if not recent.num_rows:
+        Console().print(f"anomalies: none in the last {ANOMALY_DAYS} days")
+        return
+    first_open = open_since(settings, today)
+    rows = []
+    for r in recent.to_pylist():
+        if r["kind"] == "delivery_drop":
+            seen = f"{r['observed']:.0%} vs {r['baseline']:.0%} of {r['messages']}"
+        else:
+            seen = f"{r['observed']:,.2f} vs {r['baseline']:,.2f}"
+        rows.append({
+            "day": r["day"].isoformat(), "open": "yes" if r["day"] >= first_open else "",
+            "kind": r["kind"], "subject": r["subject"], "channel": r["channel"],
+            "rate vs baseline": seen, "z": None if r["z"] is None else round(r["z"], 1),
+        })  # fmt: skip
+    n_open = sum(1 for r in rows if r["open"])
+    print_table(
+        pa.Table.from_pylist(rows),
+        title=f"anomalies of the last {ANOMALY_DAYS} days, {n_open} open "
+        f"(`bsg-analytics alerts -d {data_dir}` says what each is)",
+    )
 
 
 def _legacy_sample(sim, n: int = 10) -> None:

@@ -35,6 +35,8 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path):
     out = done.stdout
     assert "delivery by channel" in out
     assert "spend by currency" in out
+    assert "top operators (by messages)" in out
+    assert "anomalies of the last 14 days" in out or "anomalies: none in the last 14 days" in out
     assert "0 quarantined" in out
     assert (data / "report.html").stat().st_size > 10_000
     assert (data / "warehouse.duckdb").exists()
