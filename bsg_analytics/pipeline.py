@@ -302,6 +302,11 @@ def interleave(lists: list[list[Job]]) -> list[Job]:
     return [lists[i][j] for _, i, j in sorted(keyed)]
 
 
+def _first(jobs: list[Job], keys: set[str]) -> list[Job]:
+    """`jobs` with those of `keys` moved to the front (each part in its order)."""
+    return [j for j in jobs if j.key in keys] + [j for j in jobs if j.key not in keys]
+
+
 def _paths(result) -> list[str]:
     return list(result.raw_paths)
 
@@ -434,13 +439,17 @@ class _Run:
         """The jobs of each stream in the registry's order, one mapper call each, planned when
         its turn comes (an ids stream plans from what the streams before it saw). Adjacent
         window streams written as they land go in one call, their jobs spread evenly through
-        it (`interleave`): the exports' waits for their jobs overlap the messages' reads."""
+        it (`interleave`): the exports' waits for their jobs overlap the messages' reads. The
+        jobs a stream's `resume_first` names go first."""
         merged: list[list[Job]] = []
+        first: set[str] = set()  # keys to start before any other job of their call
         for stream in self.registry.values():
             if not stream.is_enabled(self.settings):
                 continue
             if stream.planning == Planning.WINDOW:
                 jobs = [j for j in todo if j.stream == stream.name]
+                if stream.resume_first is not None:
+                    first |= stream.resume_first(self.raw_store)
                 if stream.written == Written.STREAMED:
                     merged.append(jobs)
                     continue
@@ -454,11 +463,11 @@ class _Run:
             else:
                 continue  # lookups are asked for (`run_legacy`), not planned
             if merged:
-                yield interleave(merged)
+                yield _first(interleave(merged), first)
                 merged = []
-            yield jobs
+            yield _first(jobs, first)
         if merged:
-            yield interleave(merged)
+            yield _first(interleave(merged), first)
 
     def sync(self, mapper: Mapper) -> SyncReport:
         report, state, registry = self.report, self.state, self.registry

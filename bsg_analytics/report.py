@@ -376,6 +376,8 @@ def _fmt(value: Any, kind: str = "") -> str:
         return f"{value:,.4f}"
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ", ".join(clean_text(v) for v in value) if value else "—"
     return clean_text(value)
 
 

@@ -10,8 +10,9 @@ expired or deleted answers ``{"error": 90, "errorDescription": "File not found"}
 
 `ExportJobs` (one per client, `BSGClient.exports`) runs them:
 
-- at most `MAX_ACTIVE` at once from this process: `run` takes one of the client's slots
-  (a semaphore; waiting for one is cancellable);
+- at most `MAX_ACTIVE` made at once from this process: making a job takes one of the
+  client's slots (a semaphore; waiting for one is cancellable); resuming a saved key takes
+  none (its job holds its place already), so the caller starts those first;
 - `run(request, key=None, on_key=..., on_ready=...)`: the whole life of one job, within
   one of the places: a key from an interrupted run is polled first (a gone one is forgotten
   and the export made anew); a new key is handed to `on_key` at once, before the first
@@ -218,19 +219,20 @@ class ExportJobs:
         known: Callable[[], set[str]] = set,
     ) -> tuple[str, ApiResponse]:
         """The export of `request`, from its making (or the resumption of `key`, when it is
-        still there) to its deletion, all within one of the client's places (module doc):
+        still there: no slot taken) to its deletion, a new one within a slot (module doc):
         `on_key(key)` as soon as a new key is handed out, `on_ready(key, answer)` once the
         result is there (the caller lands it), then ``DELETE`` (a failure is logged: the
         API lets the job expire). `known()`: the keys the caller saved (an earlier run's
         jobs): listed while the places are full and held by no thread, they are let go like
         orphans (their windows make them anew). Returns (key, the ready answer)."""
+        if key is not None:
+            # its job already holds one of the account's places: no slot is taken for it
+            with self._hold(key):
+                ready = self.poll(key, request)
+                if ready is not None:
+                    return key, self._finish(key, ready, on_ready)
+            log.info("export %s is gone (expired or deleted): making it again", key)
         with self.slot():
-            if key is not None:
-                with self._hold(key):
-                    ready = self.poll(key, request)
-                    if ready is not None:
-                        return key, self._finish(key, ready, on_ready)
-                log.info("export %s is gone (expired or deleted): making it again", key)
             key = self._make(request, known)  # held from its making: no thread's orphan
             with self._hold(key, already=True):
                 on_key(key)

@@ -140,6 +140,9 @@ class Stream:
     lookups: Mapping[str, str] = field(default_factory=dict)
     # what a finished job tells the streams after it (campaign statuses seen, ...)
     observe: Callable[[Any, RunContext], None] | None = None
+    # the job keys to start before any other of the sync (an asynchronous job an interrupted
+    # run left pending: it holds one of the API's places until it is resumed)
+    resume_first: Callable[[RawStore], set[str]] | None = None
     # whether a sync reads it at all (a setting may turn an optional stream off)
     enabled: Callable[[Settings], bool] | None = None
     # once a sync has finished: cleanup(client, raw_store, the job keys of its plan)

@@ -20,6 +20,9 @@ window by window as it lands. One window is one export job (`bsg_client.exports`
 An account the export is not served to (HTTP 403, 404, 405 or 501 to the ``POST``) gets one
 warning, and its windows are read as empty: `message_costs` stays as it is.
 
+The windows whose key is saved start before any other job of the sync (`resume_first`): their
+jobs hold the account's places, and resuming one takes no slot of the client.
+
 A saved key whose job is not in the sync's plan (its window was planned again, longer, by a
 run that took the killed one over) is deleted at the API and dropped (`cleanup`, before the
 sync reads and after it): it would hold one of the account's two places. While the places
@@ -138,6 +141,11 @@ def _window_days(settings: Settings) -> int:
     return settings.window_days
 
 
+def _pending(raw_store: RawStore) -> set[str]:
+    """The jobs whose export an interrupted run left pending: resumed before any other."""
+    return set(ExportKeys(raw_store.data_dir).pending())
+
+
 def _enabled(settings: Settings) -> bool:
     return settings.export_costs
 
@@ -152,6 +160,7 @@ STREAM = Stream(
     written=Written.STREAMED,
     window_days=_window_days,
     cleanup=forget_stale_keys,
+    resume_first=_pending,
     enabled=_enabled,
     description="each message's country, operator, exact price and the platform's own status",
 )

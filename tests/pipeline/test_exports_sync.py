@@ -206,24 +206,28 @@ def test_export_costs_off_leaves_the_stream_out(tmp_path):
     assert not [k for k in orjson.loads(archived.read_bytes())["done"] if k.startswith("exports")]
 
 
-def test_saved_keys_that_hold_both_places_do_not_wedge_the_sync(tmp_path):
+def test_saved_keys_that_hold_both_places_are_resumed_first(tmp_path):
     """An interrupted run left two pending exports, of the plan's last two windows: they hold
-    the account's two places. The first export jobs of the next run find the places full;
-    the saved jobs nobody holds yet are let go (their windows make them anew), so the sync
-    ends instead of waiting out the time limit for places that never free up."""
-    sim = make_simulator(messages=1_000, seed=3, export_ready_seconds=30.0)
+    the account's two places. The next run starts those two windows before any other job, and
+    resuming takes no slot: both keys are polled and landed, not made again, and the other
+    windows' exports wait for the places instead of wedging the sync."""
+    sim = make_simulator(messages=1_000, seed=3, export_ready_seconds=0.5)
     settings = settings_for(tmp_path / "d", export_costs=True, export_timeout_seconds=20)
     dd = DataDir(tmp_path / "d")
     plan = plan_windows(settings, SyncState.load(dd), SINCE, None, TEST_NOW)
     last_two = [j for j in plan.jobs if j.stream == "exports"][-2:]
     keys = ExportKeys(dd)
+    requests = []
     for job in last_two:
         request = export_request(job.window)
         keys.put(job.key, sim.stat_jobs_create(request)["key"], request)
-    saved = {e["key"] for e in keys.pending().values()}
-    sim.config = sim.config.replace(export_ready_seconds=0.0)  # the new ones are ready at once
+        requests.append(request)
+    saved = [e["key"] for e in keys.pending().values()]
     with inprocess_transport(sim) as transport:
         run_sync(settings, SINCE, transport=transport, now=TEST_NOW)
     assert keys.pending() == {}
-    assert all(sim.export_jobs.jobs[k].deleted for k in saved)
+    for request in requests:
+        made = [j for j in sim.export_jobs.jobs.values() if j.request == request]
+        assert [j.key for j in made] == [k for k in saved if sim.export_jobs.jobs[k] in made]
+        assert len(made) == 1 and made[0].deleted and made[0].rows is not None
     costs_equal_truth(tmp_path / "d", sim, TEST_NOW)

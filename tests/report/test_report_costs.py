@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bsg_analytics.report import write_report
+from bsg_analytics.report import _fmt, write_report
 from bsg_analytics.storage import DataDir
 from tests.warehouse import cost_fixtures
 
@@ -75,3 +75,7 @@ def test_an_export_never_synced_says_so(tmp_path):
     root.mkdir()
     html = write_report(DataDir(root)).read_text(encoding="utf-8")
     assert "No statistics export yet." in html and "No balance synced yet." in html
+
+
+def test_a_list_cell_reads_as_words():
+    assert _fmt(["UAH", "USD"]) == "UAH, USD" and _fmt([]) == "—"
