@@ -169,7 +169,8 @@ class ExportJobs:
         data = resp.data
         key = data.get("key")
         if isinstance(key, str) and key:
-            self.created += 1
+            with self._lock:
+                self.created += 1
             return key
         if MAX_REACHED in _description(data).lower():
             return None
@@ -184,7 +185,8 @@ class ExportJobs:
 
     def get(self, key: str) -> ApiResponse:
         """``GET /api/stat/jobs/{key}``: the answer as it is (pending, ready or error 90)."""
-        self.polls += 1
+        with self._lock:
+            self.polls += 1
         return self.client.request("GET", f"{PATH}/{key}", validate=_validate)
 
     def delete(self, key: str) -> bool:

@@ -166,6 +166,9 @@ class Syncs:
             "BSG_PAGE_LIMIT": "50",
             "BSG_WINDOW_DAYS": str(WINDOW_DAYS),
             "BSG_CONCURRENCY": "2",
+            # messages and campaigns against their truth; an interrupted export's resumption
+            # by key is tests/pipeline/test_exports_sync.py's (a moving clock, and slow)
+            "BSG_EXPORT_COSTS": "false",
         }
         self.starts = 0
         self.running: subprocess.Popen | None = None
