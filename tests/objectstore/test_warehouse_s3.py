@@ -170,6 +170,7 @@ def test_query_builds_a_missing_warehouse_in_the_working_folder(s3_fixture, tmp_
         query(d, "SELECT * FROM does_not_exist")
 
 
+@pytest.mark.slow  # the default pass keeps test_base_view_reads_the_bucket
 def test_sql_command_on_a_bucket(s3_fixture, tmp_path, monkeypatch, capsys):
     from bsg_analytics.settings import Settings
 

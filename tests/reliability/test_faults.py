@@ -59,7 +59,10 @@ def reference(tmp_path_factory):
     return tables
 
 
-@pytest.mark.parametrize("rate", [0.0, 0.1, 0.3, 0.5])
+@pytest.mark.parametrize(
+    "rate",
+    [0.0, 0.1, 0.3, pytest.param(0.5, marks=pytest.mark.slow)],  # 0.3: the quick one
+)
 def test_backfill_through_faults_gives_the_fault_free_tables(
     rate, tmp_path, transport_for, reference, record_property
 ):

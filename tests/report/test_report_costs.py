@@ -25,11 +25,15 @@ def cells(markup: str) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def anomaly_report(tmp_path_factory) -> str:
+def anomaly_dir(tmp_path_factory) -> DataDir:
     root = tmp_path_factory.mktemp("costs") / "data"
     cost_fixtures.write_anomaly_fixture(root)
-    path = write_report(DataDir(root), today=cost_fixtures.TODAY)
-    return path.read_text(encoding="utf-8")
+    return DataDir(root)
+
+
+@pytest.fixture(scope="module")
+def anomaly_report(anomaly_dir) -> str:
+    return write_report(anomaly_dir, today=cost_fixtures.TODAY).read_text(encoding="utf-8")
 
 
 def test_open_anomalies_are_listed_and_counted(anomaly_report):
@@ -62,11 +66,9 @@ def test_runway_card_and_section(anomaly_report):
     assert row[:4] == ["2026-03-15", "5", "2", "EUR"]
 
 
-def test_nothing_open_once_the_days_have_passed(tmp_path):
-    root = tmp_path / "data"
-    cost_fixtures.write_anomaly_fixture(root)
+def test_nothing_open_once_the_days_have_passed(anomaly_dir, tmp_path):
     later = cost_fixtures.TODAY.replace(month=5)
-    html = write_report(DataDir(root), today=later).read_text(encoding="utf-8")
+    html = write_report(anomaly_dir, tmp_path / "r.html", today=later).read_text(encoding="utf-8")
     assert "<h2>Anomalies (0 open)</h2>" in html and "No anomaly in the last 14 days." in html
 
 

@@ -94,7 +94,7 @@ def scenario():
     ]
 
 
-@pytest.mark.parametrize("zone", ["UTC", "Europe/Kyiv"])
+@pytest.mark.parametrize("zone", ["UTC", pytest.param("Europe/Kyiv", marks=pytest.mark.slow)])
 def test_fast_paths_write_the_bytes_the_plain_merge_writes(tmp_path, monkeypatch, zone):
     fast, plain = DataDir(tmp_path / "fast"), DataDir(tmp_path / "plain")
     snapshots = []

@@ -124,6 +124,7 @@ def broken(tmp_path) -> DataDir:
     return DataDir(root)
 
 
+@pytest.mark.slow  # the default pass keeps test_unpublished_values_only_are_no_failure
 def test_keys_fail_and_unpublished_values_are_reported(broken):
     assert check_contract(broken) == {
         "unique_messages_key": 1,
