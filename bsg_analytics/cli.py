@@ -74,6 +74,13 @@ def sync(
     concurrency: Annotated[int | None, typer.Option(help="[env: BSG_CONCURRENCY]")] = None,
     window_days: Annotated[int | None, typer.Option(help="[env: BSG_WINDOW_DAYS]")] = None,
     lookback_hours: Annotated[int | None, typer.Option(help="[env: BSG_LOOKBACK_HOURS]")] = None,
+    lookback: Annotated[
+        str | None,
+        typer.Option(
+            help="adaptive (re-read what can still change) or fixed (the whole look-back) "
+            "[env: BSG_LOOKBACK]"
+        ),
+    ] = None,
     orchestrator: Annotated[
         str | None,
         typer.Option(help="auto, prefect or plain [env: BSG_ORCHESTRATOR]"),
@@ -103,6 +110,7 @@ def sync(
         concurrency=concurrency,
         window_days=window_days,
         lookback_hours=lookback_hours,
+        lookback=lookback,
     )
     since_d = _parse_day(since, "--since")
     until_d = _parse_day(until, "--until")

@@ -32,9 +32,11 @@ from typing import Any
 from bsg_analytics.batch import transform_pages, write_batch
 from bsg_analytics.extract import LegacyResult
 from bsg_analytics.locking import sync_lock
+from bsg_analytics.lookback import load_index, refresh_index, save_index
 from bsg_analytics.planning import Plan, plan_windows
 from bsg_analytics.raw import RawPage, RawStore, new_run_id
 from bsg_analytics.schemas.statuses import campaign_is_open
+from bsg_analytics.schemas.tables import MESSAGES
 from bsg_analytics.settings import Settings
 from bsg_analytics.state import SyncState, reset_state
 from bsg_analytics.storage import DataDir
@@ -76,6 +78,8 @@ class SyncReport:
     took_over: str | None = None  # the interrupted run this one finished
     retired: str | None = None  # the unfinished run this one replaced (its rest included)
     rereads: int = 0  # windows read again in this run because the API served them short
+    lookback: str = ""  # what was re-read of what was created before: `Plan.lookback`
+    open_messages: int = 0  # messages that can still change after this run (the open index)
     temporary_removed: int = 0
     notices: list[str] = field(default_factory=list)  # said once per run, see `notices`
 
@@ -116,6 +120,8 @@ class SyncReport:
             "took_over": self.took_over,
             "retired": self.retired,
             "rereads": self.rereads,
+            "lookback": self.lookback,
+            "open_messages": self.open_messages,
             "notices": list(self.notices),
             "null_amounts": dict(self.transform.null_amounts),
         }
@@ -407,6 +413,7 @@ class _Run:
             since=plan.since,
             until=plan.until,
             basis=plan.basis,
+            lookback=plan.lookback,
             took_over=plan.takes_over,
             retired=plan.retires,
             notices=_notices_of(plan),
@@ -415,6 +422,25 @@ class _Run:
         # campaigns the list jobs saw; those an interrupted run's done jobs saw come with it
         self.context = RunContext(open_campaigns=dict(plan.open_campaigns))
         self.context.seen.update(self.checkpoint.campaigns)
+
+    def _refresh_open_index(self) -> None:
+        """The open index (`bsg_analytics.lookback`) over the windows of the streams that
+        write the messages table."""
+        windows = [
+            (w.start, w.end)
+            for name, ws in self.plan.stream_windows.items()
+            if name in self.registry
+            and any(t.name == MESSAGES.name for t in self.registry[name].transform.tables)
+            for w in ws
+        ]
+        if not windows:
+            return
+        index = refresh_index(
+            self.data_dir, windows, load_index(self.data_dir), self.now or datetime.now(UTC),
+            self.settings.read_receipt_hours,
+        )  # fmt: skip
+        save_index(self.data_dir, index)
+        self.report.open_messages = index.open
 
     def _context_for(self, jobs: list[Job]) -> JobContext:
         parallel = page_parallel(self.settings.concurrency, len(jobs))
@@ -515,6 +541,7 @@ class _Run:
             state.mark_done(outcome.job.key, read_at, getattr(outcome.result, "campaigns", None))
             report.windows_done += 1
             report.rereads += outcome.reads - 1
+        self._refresh_open_index()  # before the watermark moves past what it records
         state.finish_run(
             open_campaigns=still_open(
                 self.context.seen, self.plan.open_campaigns, self.context.not_found

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from bsg_analytics.lookback import OpenIndex, adaptive_ranges, load_index
 from bsg_analytics.raw import new_run_id
 from bsg_analytics.settings import Settings
 from bsg_analytics.state import RUNS_DIR, RunCheckpoint, SyncState, iter_archived_runs, job_key
@@ -63,6 +64,11 @@ class Plan:
     # stream's history was read, read once over it (`catch_up_windows`)
     # (variant None: a stream without variants, added since)
     variant_windows: dict[str, dict[str | None, list[Window]]] = field(default_factory=dict)
+    # what the adaptive streams (messages, exports) re-read of what was created before the
+    # last run: "adaptive" (the open index's spans), "full" (the fixed look-back, or all of
+    # a first backfill) or "range" (the range asked)
+    lookback: str = "full"
+    reread_spans: list[tuple[datetime, datetime]] = field(default_factory=list)
 
     @property
     def windows(self) -> list[Window]:
@@ -174,6 +180,28 @@ def _continued(
     return [*keep, *split_windows(tail, end, days, **grid)]
 
 
+def _adaptive_index(settings: Settings, state: SyncState | None, now: datetime) -> OpenIndex | None:
+    """The open index to plan an incremental run's adaptive streams from; None when this
+    run re-reads the fixed look-back: ``BSG_LOOKBACK=fixed``, no index (a data directory of
+    an older version), or the last full look-back is ``BSG_FULL_LOOKBACK_EVERY_HOURS`` old."""
+    if settings.lookback != "adaptive" or state is None or settings.full_lookback_every_hours == 0:
+        return None
+    last_full = getattr(state, "full_lookback_at", None)
+    if last_full is None or now - last_full >= timedelta(hours=settings.full_lookback_every_hours):
+        return None
+    data_dir = getattr(state, "data_dir", None)
+    return load_index(data_dir) if data_dir is not None else None
+
+
+def _minus_windows(windows: Iterable[Window], planned: Iterable[Window]) -> list[Window]:
+    """The parts of `windows` that no window of `planned` covers."""
+    cut = _union((w.start, w.end) for w in planned)
+    out = []
+    for w in windows:
+        out += [Window(a, b, w.zone_name) for a, b in _minus([(w.start, w.end)], cut)]
+    return out
+
+
 def _start(
     settings: Settings, state: SyncState | None, since: datetime | None, now: datetime
 ) -> tuple[datetime, str]:
@@ -230,9 +258,31 @@ def plan_windows(
     grid: dict[str, Any] = {"zone": zone, "now": now, "grid": GRID_ORIGIN}
     streams = registry.planned(Planning.WINDOW, settings)
     stream_windows: dict[str, list[Window]] = {}
+    index = _adaptive_index(settings, state, now) if basis == "watermark" else None
+    if same and previous is not None:
+        lookback = previous.lookback
+    else:
+        lookback = "adaptive" if index is not None else "full"
+        if basis == "since" and (
+            asked[1] is not None or start > now - timedelta(hours=settings.lookback_hours)
+        ):
+            lookback = "range"  # it does not re-read the whole look-back
+    spans: list[tuple[datetime, datetime]] = []
+    if index is not None and state is not None and state.watermark is not None:
+        fresh = state.watermark - timedelta(minutes=settings.new_overlap_minutes)
+        spans = adaptive_ranges(index, fresh)
     for stream in streams:
         days = stream.window_days(settings) if stream.window_days else settings.window_days
-        if same and previous is not None and previous.windows_of(stream.name):
+        if index is not None and stream.adaptive and not same:
+            # what was created since the last run, and the spans that can still change
+            stream_windows[stream.name] = sorted(
+                [
+                    *(w for a, b in spans for w in split_windows(a, b, days, zone=zone, now=now)),
+                    *split_windows(fresh, end, days, **grid),
+                ],
+                key=lambda w: (w.start, w.end),
+            )
+        elif same and previous is not None and previous.windows_of(stream.name):
             # the interrupted run's own windows, the last one re-planned up to now unless written
             stream_windows[stream.name] = _continued(
                 previous.windows_of(stream.name),
@@ -248,7 +298,11 @@ def plan_windows(
     carried_windows = 0
     if previous is not None and not same:
         for stream in streams:
-            extra = _outside(previous.pending_windows(stream.name), start, planned_until)
+            pending = previous.pending_windows(stream.name)
+            if stream.adaptive:  # its windows have gaps: what none of them covers
+                extra = _minus_windows(pending, stream_windows[stream.name])
+            else:
+                extra = _outside(pending, start, planned_until)
             merged = {*stream_windows[stream.name], *extra}
             stream_windows[stream.name] = sorted(merged, key=lambda w: (w.start, w.end))
             carried_windows += len(extra)
@@ -268,6 +322,8 @@ def plan_windows(
         carried_windows=carried_windows,
         registry=registry,
         variant_windows=variant_windows,
+        lookback=lookback,
+        reread_spans=spans,
     )
     if same and previous is not None:
         keys = set(plan.job_keys)

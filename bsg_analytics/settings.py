@@ -69,6 +69,16 @@ class Settings(BaseSettings):
     page_limit: int = Field(500, ge=15, le=500)
     window_days: int = Field(7, ge=1, le=92)
     lookback_hours: int = Field(72, ge=0)
+    # what an incremental sync re-reads of the messages created before its last run:
+    # "adaptive" (the spans that still hold messages able to change, `bsg_analytics.lookback`)
+    # or "fixed" (everything created in the `lookback_hours` before it); adaptive runs
+    # re-read the fixed look-back anyway once every `full_lookback_every_hours` (0: always)
+    lookback: Literal["adaptive", "fixed"] = "adaptive"
+    full_lookback_every_hours: int = Field(24, ge=0)
+    # how long a delivered Viber / RCS / WhatsApp message may still turn `read`
+    read_receipt_hours: int = Field(72, ge=0)
+    # an incremental run reads what was created since its last run began, less this overlap
+    new_overlap_minutes: int = Field(10, ge=0)
     concurrency: int = Field(8, ge=1, le=64)
     max_retries: int = Field(8, ge=0, le=50)
     backoff_max_seconds: float = Field(30.0, gt=0)

@@ -103,6 +103,9 @@ class RunCheckpoint:
     # campaigns the done list jobs saw (id -> status): a run that takes this one over reads
     # their details again without reading their lists again
     campaigns: dict[int, str] = field(default_factory=dict)
+    # what it re-reads of what was created before the last run (`Plan.lookback`): "full",
+    # "adaptive" or "range"; a checkpoint of an older version re-read the fixed look-back
+    lookback: str = "full"
 
     @property
     def windows(self) -> list[Window]:
@@ -149,6 +152,7 @@ class RunCheckpoint:
             "resumed": self.resumed,
             "took_over": list(self.took_over),
             "jobs": list(self.jobs),
+            "lookback": self.lookback,
         }
         for stream, name in _WINDOW_FIELDS.items():
             out[name] = [w.to_dict() for w in self.windows_of(stream)]
@@ -196,6 +200,7 @@ class RunCheckpoint:
             jobs=jobs,
             took_over=[str(r) for r in data.get("took_over") or ()],
             campaigns={int(k): str(v) for k, v in (data.get("campaigns") or {}).items()},
+            lookback=str(data.get("lookback") or "full"),
         )
 
 
@@ -254,6 +259,8 @@ class SyncState:
         self.watermark: datetime | None = None
         self.open_campaigns: dict[int, str] = {}
         self.last_run: LastRun | None = None
+        # when the last run that re-read the fixed look-back (or backfilled) began
+        self.full_lookback_at: datetime | None = None
         self.run: RunCheckpoint | None = None
         self._lock = threading.RLock()
 
@@ -287,6 +294,7 @@ class SyncState:
         if not isinstance(data, dict):
             raise TypeError("sync.json is not a JSON object")
         self.watermark = parse_time(data.get("watermark"))
+        self.full_lookback_at = parse_time(data.get("full_lookback_at"))
         self.open_campaigns = {
             int(k): str(v) for k, v in (data.get("open_campaigns") or {}).items()
         }
@@ -305,6 +313,7 @@ class SyncState:
                 {
                     "version": VERSION,
                     "watermark": iso(self.watermark),
+                    "full_lookback_at": iso(self.full_lookback_at),
                     "open_campaigns": {str(k): v for k, v in sorted(self.open_campaigns.items())},
                     "last_run": self.last_run.to_dict() if self.last_run else None,
                     "updated_at": iso(datetime.now(UTC)),
@@ -353,6 +362,7 @@ class SyncState:
                 resumed=resumed,
                 took_over=took_over,
                 campaigns=dict(previous.campaigns) if previous is not None and took_over else {},
+                lookback=getattr(plan, "lookback", "full"),
             )
             self._save_run()
             return self.run
@@ -404,6 +414,8 @@ class SyncState:
             )
             if new is not None and contiguous and (self.watermark is None or new > self.watermark):
                 self.watermark = new.astimezone(UTC)
+            if run.lookback == "full":  # the daily safety net counts from here
+                self.full_lookback_at = (finished_at or datetime.now(UTC)).astimezone(UTC)
             self.last_run = LastRun(
                 run.run_id, run.since, run.until, finished_at or datetime.now(UTC), dict(rows or {})
             )

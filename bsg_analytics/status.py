@@ -19,6 +19,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from bsg_analytics.locking import SyncLocked, sync_lock
+from bsg_analytics.lookback import load_index
 from bsg_analytics.planning import plan_windows
 from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.settings import Settings
@@ -78,6 +79,7 @@ def describe(
         state = None
     if state is not None:
         out["watermark"] = iso(state.watermark)
+        out["lookback_hours"] = settings.lookback_hours
         out["last_sync"] = state.last_run.to_dict() if state.last_run else None
         out["open_campaigns"] = len(state.open_campaigns)
         try:
@@ -110,6 +112,8 @@ def describe(
             + sum(len(w) for w in plan.variant_windows.get(EXPORTS, {}).values()),
             "jobs": len(plan.job_keys),
             "jobs_already_done": len(plan.carried_done),
+            "lookback": plan.lookback,
+            "reread_spans": [[iso(a), iso(b)] for a, b in plan.reread_spans],
             "campaign_details": len(plan.open_campaigns),
             "takes_over": plan.takes_over,
             "retires": plan.retires,
@@ -118,6 +122,17 @@ def describe(
                 for k, w in plan.message_jobs
             ],
         }
+        index = load_index(data_dir)
+        out["open_messages"] = (
+            None
+            if index is None
+            else {
+                "messages": index.open,
+                "spans": len(index.spans),
+                "computed_at": iso(index.computed_at),
+            }
+        )
+        out["full_lookback_at"] = iso(state.full_lookback_at)
     out["tables"] = table_rows(data_dir) if data_dir.exists(data_dir.path(PARQUET)) else {}
     out["quarantine"] = dict(quarantine_reasons(data_dir)) if out["tables"] else {}
     return out
@@ -150,6 +165,25 @@ _BASIS = {
 }
 
 
+def _lookback_line(status: dict[str, Any]) -> str:
+    nxt, index = status["next_sync"], status.get("open_messages")
+    full = status.get("full_lookback_at")
+    can_change = (
+        f"{index['messages']:,} messages can still change, in {index['spans']} hour spans"
+        if index
+        else "no open index yet (the next sync writes one)"
+    )
+    if nxt.get("lookback") == "adaptive":
+        spans = nxt.get("reread_spans") or []
+        return (
+            f"look-back: adaptive, {len(spans)} spans that can still change ({can_change}) and "
+            f"what is new; the full look-back last ran {_when(full)}"
+        )
+    if nxt.get("lookback") == "range":
+        return f"look-back: the range asked ({can_change})"
+    return f"look-back: the whole {status.get('lookback_hours', 72)} hours ({can_change})"
+
+
 def render_plan(status: dict[str, Any]) -> list[str]:
     nxt = status.get("next_sync")
     if not nxt:
@@ -163,6 +197,7 @@ def render_plan(status: dict[str, Any]) -> list[str]:
         f"{nxt['jobs_already_done']} already written), then {nxt['campaign_details']} open "
         "campaigns' details and every campaign seen",
     ]
+    lines.append("              " + _lookback_line(status))
     if nxt.get("takes_over"):
         lines.append(f"              continues interrupted run {nxt['takes_over']}")
     if nxt.get("retires"):

@@ -138,6 +138,11 @@ def summary_line(report: dict) -> str:
         extra += f"; continued run {report['took_over']}"
     if report.get("rereads"):
         extra += f"; {report['rereads']} windows read again (served short)"
+    open_messages = f"{report.get('open_messages', 0):,} messages can still change"
+    if report.get("lookback") == "adaptive":
+        extra += f"; adaptive look-back, {open_messages}"
+    elif report.get("lookback") == "full" and report.get("basis") == "watermark":
+        extra += f"; full look-back, {open_messages}"
     return (
         f"synced{span} in {report.get('seconds', 0):.1f}s: {rows or 'no rows'}; "
         f"{report.get('quarantined', 0)} quarantined; "

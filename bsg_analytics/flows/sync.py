@@ -33,6 +33,8 @@ OVERRIDABLE = frozenset(
         "page_limit",
         "window_days",
         "lookback_hours",
+        "lookback",
+        "full_lookback_every_hours",
         "concurrency",
         "task_runner",
     }

@@ -89,6 +89,8 @@ FINAL_MESSAGE_STATUSES: frozenset[str] = frozenset(
 
 # Message types (`MessageType`): the channels of `messages.channel`.
 CHANNELS: tuple[str, ...] = ("sms", "viber", "rcs", "whatsapp", "hlr")
+# The channels whose delivered messages may still turn `read` (a read receipt).
+READ_RECEIPT_CHANNELS: tuple[str, ...] = ("viber", "rcs", "whatsapp")
 # The types `GET /api/campaigns` lists (its `filter[type]`), one read each.
 CAMPAIGN_LIST_TYPES: tuple[str, ...] = ("sms", "rcs", "whatsapp")
 # Where a message falls back to (`alternative_channels` of a message: `sms` or `viber`).

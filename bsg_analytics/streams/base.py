@@ -133,6 +133,9 @@ class Stream:
     # window streams: a window's length in days, and the reads of each window
     window_days: Callable[[Settings], int] | None = None
     variants: tuple[str, ...] = ()
+    # window streams of messages: an incremental run re-reads only the spans of the open
+    # index (`bsg_analytics.lookback`) besides what was created since, not the fixed look-back
+    adaptive: bool = False
     # ids streams: the ids to read, from what the run learnt; ids per job
     plan_ids: Callable[[RunContext], Sequence[Any]] | None = None
     chunk: int = 25

@@ -159,6 +159,7 @@ STREAM = Stream(
     extract=_extract,
     written=Written.STREAMED,
     window_days=_window_days,
+    adaptive=True,
     cleanup=forget_stale_keys,
     resume_first=_pending,
     enabled=_enabled,

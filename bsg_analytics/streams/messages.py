@@ -258,6 +258,7 @@ STREAM = Stream(
     extract=_extract,
     written=Written.STREAMED,
     window_days=_window_days,
+    adaptive=True,
     observe=_observe,
     description="every message of every channel (sms, viber, rcs, whatsapp, hlr)",
 )

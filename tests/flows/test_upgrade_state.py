@@ -131,3 +131,10 @@ def test_a_data_directory_of_the_previous_main_is_continued_and_rebuilt(tmp_path
                 assert set(again["message_id"]) == set(frame["message_id"])
             continue
         assert read_table(d, table).sort(TABLES[table].columns).equals(frame), table
+
+    # the old directory has no open index: that run re-read the whole range and wrote one,
+    # and the next incremental run re-reads only what can still change
+    assert report.lookback == "full" and (data / "state" / "open.json").exists()
+    with inprocess_transport(sim) as transport:
+        nxt = run_sync(settings, None, transport=transport, now=TEST_NOW)
+    assert nxt.lookback == "adaptive", nxt.as_dict()
