@@ -15,7 +15,7 @@ from . import machine, report
 from .e2e import CONTENDERS, run_e2e, run_scale, warm_prefect
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("e2e", "transform", "views", "scale", "exports")
+SECTIONS = ("e2e", "transform", "views", "scale", "exports", "incremental")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -32,6 +32,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--view-messages", type=int, default=10_000_000)
     p.add_argument("--scale", default="100000,1000000", help="small,large for RSS/incremental")
     p.add_argument("--export-messages", type=int, default=100_000, help="the export's run")
+    p.add_argument(
+        "--incremental-messages", type=int, default=1_000_000, help="the hourly sync's history"
+    )
     p.add_argument("--out", type=Path, default=HERE / "out", help="results.json goes here")
     p.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     p.add_argument("--notes", type=Path, default=HERE / "NOTES.md", help="appended to RESULTS")
@@ -44,6 +47,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         a.view_messages = min(a.view_messages, 200_000)
         a.scale = "3000,10000"
         a.export_messages = min(a.export_messages, 3_000)
+        a.incremental_messages = min(a.incremental_messages, 5_000)
         a.reps = a.reps or 1
     a.reps = a.reps or 2
     return a
@@ -112,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
             from .exports import run_exports
 
             results["exports"] = run_exports(a.export_messages, a.reps, log)
+            save()
+        if "incremental" in sections:
+            from .incremental import run_incremental
+
+            results["incremental"] = run_incremental(a.incremental_messages, log)
             save()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -9,7 +9,8 @@ of traffic), and each copy syncs once: ``BSG_LOOKBACK=adaptive`` and ``fixed``. 
 mode: requests, messages served by ``/api/messages`` (re-read = served less the new ones),
 seconds and CPU-seconds (this process: the client *and* the in-process simulator serving it),
 and whether every message equals the simulator's truth at T1 afterwards, with the messages
-whose status is stale. The yardstick is the messages that are new or can still change: those
+whose status is stale (of those created before T1 less the windows' safety margin: the
+newest two minutes are read by the next sync). The yardstick is the messages that are new or can still change: those
 created since the backfill's read began plus the open ones of the backfill (`OpenIndex`);
 ``changed`` counts those whose status moved between T0 and T1 in the truth.
 
@@ -33,6 +34,7 @@ from bsg_analytics.lookback import load_index
 from bsg_analytics.pipeline import run_sync
 from bsg_analytics.settings import load_settings
 from bsg_analytics.storage import DataDir
+from bsg_client.windows import SAFETY_MARGIN
 from bsg_simulator.testing import TEST_ANCHOR, TEST_NOW, inprocess_transport, make_simulator
 
 TOKEN = "bench-token"
@@ -118,7 +120,8 @@ def run_incremental(messages: int, log, days: int = 14, hours: int = 1, seed: in
         truth0 = sim.ground_truth_messages(t0).select("message_id", "status")
         sim.clock.set(t1)
         sim.clock.freeze()
-        truth = sim.ground_truth_messages(t1)
+        # what a sync at T1 can read: windows end SAFETY_MARGIN before it
+        truth = sim.ground_truth_messages(t1).filter(pl.col("created_at") < t1 - SAFETY_MARGIN)
         new = truth.height - history.height
         changed = (
             truth.select("message_id", "status")
@@ -132,7 +135,8 @@ def run_incremental(messages: int, log, days: int = 14, hours: int = 1, seed: in
             data = Path(tmp) / mode
             shutil.copytree(base, data)
             r = _sync(sim, data, mode)
-            got = _table(data).select("message_id", "status")
+            got = _table(data).filter(pl.col("created_at") < t1 - SAFETY_MARGIN)
+            got = got.select("message_id", "status")
             want = truth.select("message_id", "status")
             stale = got.join(want, on="message_id", how="full", suffix="_truth").filter(
                 pl.col("status").ne_missing(pl.col("status_truth"))

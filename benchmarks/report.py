@@ -265,6 +265,34 @@ def write(results: dict, path: Path, notes: Path | None = None) -> str:
             f"x{ex['ratio_cpu']} of the sync without it). The simulator makes a job ready 1 s "
             "after it is posted; two jobs at most run at once.",
         ]
+    inc = results.get("incremental")
+    if inc:
+        lines += [
+            "",
+            f"## An hourly incremental sync: a {_f(inc['backfill']['messages'])}-message "
+            f"history over {inc['days']} days, one hour of traffic later",
+            "",
+            f"New messages: {_f(inc['new'])}; messages that could still change after the "
+            f"backfill: {_f(inc['open_after_backfill'])}; their sum, the yardstick: "
+            f"{_f(inc['new_or_can_change'])} (statuses that did move in the hour: "
+            f"{_f(inc['changed'])}).",
+            "",
+            "| look-back | requests | messages served | x yardstick | wall s | CPU s | windows "
+            "| stale statuses after |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for mode in ("adaptive", "fixed"):
+            r = inc[mode]
+            lines.append(
+                f"| {mode} | {r['requests']} | {_f(r['served'])} | {r['reread_ratio']} | "
+                f"{r['wall_s']} | {r['cpu_s']} | {r['windows']} | {r['stale']} |"
+            )
+        lines += [
+            "",
+            f"Adaptive / fixed: requests x{inc['ratio_requests']}, messages served "
+            f"x{inc['ratio_served']}, CPU x{inc['ratio_cpu']} (CPU: this process, the client "
+            "and the in-process simulator serving it).",
+        ]
     if results.get("skipped"):
         lines += ["", "Not run in this invocation: " + ", ".join(results["skipped"]) + "."]
     if notes is not None and notes.exists():

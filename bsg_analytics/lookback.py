@@ -17,7 +17,9 @@ A row is *open* when it was read (``extracted_at``) before its deadline, or has 
 to be read once more. The open rows are summarised once per finished run into the
 **open index** ``D/state/open.json`` (`OpenIndex`): per hour of creation (UTC) that holds
 open messages, the earliest and latest creation time among them, how many are open and how
-many messages the table holds in that span. The index is recomputed over the message
+many messages the table holds in that span (a run of open messages is cut in two where more
+than `SPLIT_ROWS` closed ones lie between: a straggler is read on its own, in a span of
+one second). The index is recomputed over the message
 windows the run read (every open message lies in one: the run re-read the previous
 index's spans and everything created since), and the previous index's spans outside them
 are kept as they were; a run's cost does not grow with the history.
@@ -49,7 +51,8 @@ INDEX_VERSION = 1
 BIN = timedelta(hours=1)  # the index's unit: an hour of creation time
 REPORT_GRACE = timedelta(hours=1)  # a delivery report later than the validity
 DEFAULT_VALIDITY_HOURS = 72  # the longest validity the provider publishes
-JOIN_GAP = timedelta(minutes=5)  # spans closer than this are read as one window
+JOIN_GAP = timedelta(minutes=1)  # spans closer than this are read as one window
+SPLIT_ROWS = 100  # closed messages between two open ones that make two spans of them
 _COLUMNS = (
     "message_id", "channel", "status", "validity_hours", "created_at", "sent_at",
     "delivered_at", "extracted_at",
@@ -198,30 +201,39 @@ def _inside(frame: pl.DataFrame, covered: Sequence[Interval]) -> pl.DataFrame:
 
 
 def spans_of(frame: pl.DataFrame, read_receipt_hours: int, now: datetime) -> list[OpenSpan]:
-    """The open spans of message rows `frame` (pure): per hour of creation with an open
-    message, the first and last open creation time and the rows in between."""
+    """The open spans of message rows `frame` (pure): runs of open messages in creation order,
+    within one hour `BIN`, cut where more than `SPLIT_ROWS` closed messages lie between two
+    open ones (reading those would cost more than one request more); each from the first
+    open creation time to the last (plus one second), with the rows in between."""
     if frame.is_empty():
         return []
     frame = frame.filter(pl.col("created_at").is_not_null()).sort("created_at")
     created = frame["created_at"].dt.epoch("us").to_numpy()
-    opened = frame.filter(open_expr(read_receipt_hours, now))
+    flagged = frame.select(
+        open_expr(read_receipt_hours, now).alias("open"),
+        pl.col("created_at").dt.truncate("1h").alias("bin"),
+    ).with_row_index("row")
+    opened = flagged.filter("open")
     if opened.is_empty():
         return []
-    bins = (
-        opened.group_by(pl.col("created_at").dt.truncate("1h").alias("bin"))
-        .agg(
-            pl.col("created_at").min().alias("start"),
-            pl.col("created_at").max().alias("last"),
-            pl.len().alias("open"),
+    runs = opened.with_columns(
+        (
+            (pl.col("row").diff().fill_null(0) > SPLIT_ROWS + 1)
+            | (pl.col("bin") != pl.col("bin").shift(1)).fill_null(False)
         )
-        .sort("bin")
+        .cum_sum()
+        .alias("run")
+    )
+    bounds = runs.group_by("run", maintain_order=True).agg(
+        pl.col("row").first().alias("first"), pl.col("row").last().alias("last"), pl.len()
     )
     out = []
-    for start, last, n in bins.select("start", "last", "open").iter_rows():
-        end = last + timedelta(seconds=1)
+    for first, last, n in bounds.select("first", "last", "len").iter_rows():
+        start = datetime.fromtimestamp(int(created[first]) // 1_000_000, UTC)
+        end = datetime.fromtimestamp(int(created[last]) // 1_000_000 + 1, UTC)
         lo = int(np.searchsorted(created, _us(start), "left"))
         hi = int(np.searchsorted(created, _us(end), "left"))
-        out.append(OpenSpan(start.astimezone(UTC), end.astimezone(UTC), int(n), hi - lo))
+        out.append(OpenSpan(start, end, int(n), hi - lo))
     return out
 
 

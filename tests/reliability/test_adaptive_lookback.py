@@ -91,7 +91,7 @@ def test_what_can_still_change_is_decided_by_status_and_send_time():
 def test_adaptive_ranges_join_near_spans_and_leave_what_is_new():
     index = OpenIndex(NOW, [
         OpenSpan(NOW - 50 * H, NOW - 50 * H + timedelta(minutes=10), 3, 40),
-        OpenSpan(NOW - 50 * H + timedelta(minutes=13), NOW - 49 * H, 2, 30),
+        OpenSpan(NOW - 50 * H + timedelta(minutes=10, seconds=40), NOW - 49 * H, 2, 30),
         OpenSpan(NOW - 20 * H, NOW - 19 * H, 5, 50),
         OpenSpan(NOW - 2 * H, NOW - H, 5, 50),
     ])  # fmt: skip
@@ -247,3 +247,19 @@ def test_hourly_adaptive_syncs_on_a_moving_clock_end_equal_to_the_truth(tmp_path
 @pytest.mark.slow
 def test_two_days_of_hourly_adaptive_syncs_end_equal_to_the_truth(tmp_path):
     _check(tmp_path, 30_000, 50, 5, "adaptive look-back, 50 hours")
+
+
+def test_a_straggler_among_closed_messages_is_a_span_of_its_own():
+    t = NOW - 5 * H
+    second = timedelta(seconds=1)
+    closed = [row(i, t + i * second, "sms", "delivered", t, t) for i in range(1, 300)]
+    rows = [
+        row(1000, t, "sms", "sent", t),  # open, then 299 closed ones
+        *closed,
+        row(1001, t + 300 * second, "sms", "sent", t),  # open again: another span
+        row(1002, t + 302 * second, "sms", "sent", t),  # next to it: the same span
+    ]
+    assert spans_of(frame(rows), 72, NOW) == [
+        OpenSpan(t, t + second, 1, 1),
+        OpenSpan(t + 300 * second, t + 303 * second, 2, 2),
+    ]
