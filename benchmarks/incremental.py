@@ -10,8 +10,8 @@ mode: requests, messages served by ``/api/messages`` (re-read = served less the 
 seconds and CPU-seconds (this process: the client *and* the in-process simulator serving it),
 and whether every message equals the simulator's truth at T1 afterwards, with the messages
 whose status is stale (of those created before T1 less the windows' safety margin: the
-newest two minutes are read by the next sync). The yardstick is the messages that are new or can still change: those
-created since the backfill's read began plus the open ones of the backfill (`OpenIndex`);
+newest two minutes are read by the next sync). The yardstick is the messages that are new
+or can still change: those created since the backfill's read began plus the open ones of the backfill (`OpenIndex`);
 ``changed`` counts those whose status moved between T0 and T1 in the truth.
 
 The simulator runs in this process (`inprocess_transport`) so that its clock is set exactly;
