@@ -11,8 +11,9 @@ seconds and CPU-seconds (this process: the client *and* the in-process simulator
 and whether every message equals the simulator's truth at T1 afterwards, with the messages
 whose status is stale (of those created before T1 less the windows' safety margin: the
 newest two minutes are read by the next sync). The yardstick is the messages that are new
-or can still change: those created since the backfill's read began plus the open ones of the backfill (`OpenIndex`);
-``changed`` counts those whose status moved between T0 and T1 in the truth.
+or can still change: those created since the backfill's read began plus the open ones of
+the backfill (`OpenIndex`); ``changed`` counts those whose status moved between T0 and T1
+in the truth.
 
 The simulator runs in this process (`inprocess_transport`) so that its clock is set exactly;
 `--scale`'s large size is the 1M-message history of issue 16.
