@@ -181,7 +181,8 @@ def save_index(data_dir: DataDir, index: OpenIndex) -> None:
     data_dir.write_bytes(index_path(data_dir), index.to_json())
 
 
-def _union(intervals: Iterable[Interval]) -> list[Interval]:
+def union(intervals: Iterable[Interval]) -> list[Interval]:
+    """`intervals` merged where they touch or overlap, empty ones left out, in order."""
     merged: list[Interval] = []
     for a, b in sorted(intervals):
         if merged and a <= merged[-1][1]:
@@ -272,14 +273,13 @@ def refresh_index(
 ) -> OpenIndex:
     """The open index after a run that read `windows` (module doc): recomputed over them,
     the previous spans outside them kept."""
-    covered = _union(windows)
+    covered = union(windows)
     spans = spans_of(read_covered(data_dir, covered), read_receipt_hours, now)
     kept = [
         s
         for s in (previous.spans if previous is not None else [])
         if not any(a <= s.start and s.end <= b for a, b in covered)
     ]
-    # a kept span only partly covered: the part outside is kept, whole (it is re-read)
     return OpenIndex(now.astimezone(UTC), sorted([*kept, *spans], key=lambda s: s.start))
 
 

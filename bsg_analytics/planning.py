@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from bsg_analytics.lookback import OpenIndex, adaptive_ranges, load_index
+from bsg_analytics.lookback import Interval, OpenIndex, adaptive_ranges, load_index, union
 from bsg_analytics.raw import new_run_id
 from bsg_analytics.settings import Settings
 from bsg_analytics.state import RUNS_DIR, RunCheckpoint, SyncState, iter_archived_runs, job_key
@@ -195,7 +195,7 @@ def _adaptive_index(settings: Settings, state: SyncState | None, now: datetime) 
 
 def _minus_windows(windows: Iterable[Window], planned: Iterable[Window]) -> list[Window]:
     """The parts of `windows` that no window of `planned` covers."""
-    cut = _union((w.start, w.end) for w in planned)
+    cut = union((w.start, w.end) for w in planned)
     out = []
     for w in windows:
         out += [Window(a, b, w.zone_name) for a, b in _minus([(w.start, w.end)], cut)]
@@ -333,7 +333,6 @@ def plan_windows(
 
 # --- catch-up of a variant added since the history was read ---------------------------------
 
-Interval = tuple[datetime, datetime]
 _KEY_TIME = "%Y%m%dT%H%M%SZ"
 
 
@@ -362,17 +361,7 @@ def done_intervals(
             interval = _key_interval(window_key)
             if name == stream and interval is not None:
                 out.setdefault(variant or None, []).append(interval)
-    return {v: _union(iv) for v, iv in out.items()}
-
-
-def _union(intervals: Iterable[Interval]) -> list[Interval]:
-    merged: list[Interval] = []
-    for a, b in sorted(intervals):
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged
+    return {v: union(iv) for v, iv in out.items()}
 
 
 def _minus(intervals: list[Interval], cut: list[Interval]) -> list[Interval]:
@@ -456,11 +445,11 @@ def catch_up_windows(
     history = streams[0].name if streams else None
     for stream in lacking:
         done = done_intervals(checkpoints, stream.name)
-        synced = _union(iv for ivs in done.values() for iv in ivs)
+        synced = union(iv for ivs in done.values() for iv in ivs)
         if not stream.variants and history is not None and history != stream.name:
             base = done_intervals(checkpoints, history)
-            synced = _union([*synced, *(iv for ivs in base.values() for iv in ivs)])
-        planned = _union((w.start, w.end) for w in stream_windows[stream.name])
+            synced = union([*synced, *(iv for ivs in base.values() for iv in ivs)])
+        planned = union((w.start, w.end) for w in stream_windows[stream.name])
         days = stream.window_days(settings) if stream.window_days else settings.window_days
         for variant in stream.variants or (None,):
             missing = _minus(_minus(synced, done.get(variant, [])), planned)
