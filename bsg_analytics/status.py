@@ -165,18 +165,23 @@ _BASIS = {
 }
 
 
-def _lookback_line(status: dict[str, Any]) -> str:
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def lookback_line(status: dict[str, Any]) -> str:
     nxt, index = status["next_sync"], status.get("open_messages")
     full = status.get("full_lookback_at")
     can_change = (
-        f"{index['messages']:,} messages can still change, in {index['spans']} hour spans"
+        f"{_plural(index['messages'], 'message')} can still change, "
+        f"in {_plural(index['spans'], 'span')} of creation time"
         if index
         else "no open index yet (the next sync writes one)"
     )
     if nxt.get("lookback") == "adaptive":
         spans = nxt.get("reread_spans") or []
         return (
-            f"look-back: adaptive, {len(spans)} spans that can still change ({can_change}) and "
+            f"look-back: adaptive, re-reads {_plural(len(spans), 'span')} ({can_change}) and "
             f"what is new; the full look-back last ran {_when(full)}"
         )
     if nxt.get("lookback") == "range":
@@ -197,7 +202,7 @@ def render_plan(status: dict[str, Any]) -> list[str]:
         f"{nxt['jobs_already_done']} already written), then {nxt['campaign_details']} open "
         "campaigns' details and every campaign seen",
     ]
-    lines.append("              " + _lookback_line(status))
+    lines.append("              " + lookback_line(status))
     if nxt.get("takes_over"):
         lines.append(f"              continues interrupted run {nxt['takes_over']}")
     if nxt.get("retires"):
