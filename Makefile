@@ -9,7 +9,8 @@ demo:
 test:
 	$(UV) run --locked pytest
 test-all:
-	$(UV) run --locked pytest -m "slow or not slow"
+	$(UV) run --locked pytest
+	$(UV) run --locked pytest -m slow -n 0
 lint:
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .

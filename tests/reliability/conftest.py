@@ -12,7 +12,7 @@ import logging
 import pytest
 
 from bsg_simulator.testing import inprocess_transport
-from tests.reliability.rel_helpers import FIGURES, leaks_in_files, leaks_in_text
+from tests.reliability.rel_helpers import leaks_in_files, leaks_in_text
 
 
 @pytest.fixture(autouse=True)
@@ -43,10 +43,3 @@ def transport_for():
     yield factory
     for t in made:
         t.close()
-
-
-def pytest_terminal_summary(terminalreporter):
-    if FIGURES:
-        terminalreporter.section("reliability figures")
-        for name, value in FIGURES.items():
-            terminalreporter.write_line(f"{name}: {value}")
