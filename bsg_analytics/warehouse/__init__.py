@@ -56,6 +56,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
+import hashlib
 import io
 import json
 import re
@@ -69,6 +70,7 @@ from typing import TYPE_CHECKING, Any
 from bsg_analytics.schemas import statuses
 from bsg_analytics.schemas.tables import TABLES, Table
 from bsg_analytics.settings import Settings
+from bsg_analytics.storage import PARQUET
 
 if TYPE_CHECKING:
     import duckdb
@@ -83,6 +85,7 @@ __all__ = [
     "METRIC_DOCS",
     "METRIC_VIEWS",
     "ContractReport",
+    "Rows",
     "UnpublishedValue",
     "WarehouseError",
     "attach_filesystem",
@@ -95,6 +98,7 @@ __all__ = [
     "ensure_warehouse",
     "metric_sql",
     "query",
+    "query_rows",
     "run_sql_command",
     "unpublished_value_checks",
     "unpublished_values",
@@ -286,6 +290,40 @@ def _declared_types(table_name: str) -> dict[str, str]:
     return {col: str(typ) for col, typ in zip(rel.columns, rel.types, strict=True)}
 
 
+def _definition_fingerprint(data_dir: DataDir) -> str:
+    """What the file's views are made of, settings aside: the format, the data directory,
+    every table's declared columns and every view template. The same fingerprint, the same
+    tables still empty: nothing to rebuild (a sync then costs no work that grows with the
+    history: a build reads every Parquet footer)."""
+    parts = [FORMAT_VERSION, data_dir.uri()]
+    parts += [f"{name}:{table.schema}" for name, table in TABLES.items()]
+    parts += [f"{name}:{text}" for name, text in _templates().items()]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _settings_fingerprint(settings: Settings | None) -> str:
+    """The rendered SQL of the views that use a setting."""
+    text = "\n".join(metric_sql(name, settings) for name in _setting_views())
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _still_empty(data_dir: DataDir, meta: dict[str, str]) -> list[str]:
+    """The tables empty at the last build that still have no Parquet file."""
+    names = [n for n in meta.get("empty_tables", "").split(",") if n in TABLES]
+    return [n for n in names if not _parquet_files(data_dir, TABLES[n])]
+
+
+def _up_to_date(data_dir: DataDir, meta: dict[str, str]) -> bool:
+    """Whether a file with this meta answers for the data directory as it is (settings aside)."""
+    if meta.get("definition") != _definition_fingerprint(data_dir):
+        return False
+    empty = [n for n in meta.get("empty_tables", "").split(",") if n in TABLES]
+    if _still_empty(data_dir, meta) != empty:
+        return False
+    # a table that had files and has no folder now (a rebuild swapped in a tree without it)
+    return all(data_dir.fs.exists(data_dir.path(PARQUET, n)) for n in TABLES if n not in empty)
+
+
 # --- connections ---------------------------------------------------------------------------
 
 
@@ -362,16 +400,28 @@ def _interrupted(exc: BaseException) -> bool:
     return "KeyboardInterrupt" in text or text.strip() == "Query interrupted"
 
 
-def build_warehouse(data_dir: DataDir, settings: Settings | None = None) -> Path:
+def build_warehouse(
+    data_dir: DataDir, settings: Settings | None = None, *, force: bool = False
+) -> Path:
     """Create or refresh the DuckDB file of views; returns its path. The alert thresholds are
     those of `settings` (their defaults when None).
 
     One transaction: a reader sees the old views or the new ones. Objects a user added to the
     file are kept; views an earlier build made and this one no longer defines are dropped.
+    Nothing is done when the file was built from the same definitions and settings and no
+    empty table has files now (`force`: build anyway, as `rebuild` does).
     """
     import duckdb
 
     path = data_dir.warehouse_path
+    if not force and path.exists():
+        meta = _peek_meta(path)
+        if (
+            meta is not None
+            and _up_to_date(data_dir, meta)
+            and meta.get("settings") == _settings_fingerprint(settings)
+        ):
+            return path
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = _open(data_dir, path, read_only=False)
@@ -401,6 +451,8 @@ def build_warehouse(data_dir: DataDir, settings: Settings | None = None) -> Path
             "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "views": ",".join(views),
             "empty_tables": ",".join(empty),
+            "definition": _definition_fingerprint(data_dir),
+            "settings": _settings_fingerprint(settings),
         }
         con.execute(f"DELETE FROM {META_TABLE}")
         con.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)", list(meta.items()))
@@ -422,35 +474,35 @@ def _read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         return {}
 
 
-def _needs_build(data_dir: DataDir) -> bool:
+def _peek_meta(path: Path) -> dict[str, str] | None:
+    """The meta of the file at `path`, read-only; None when it cannot be opened (held by a
+    writer)."""
     import duckdb
 
-    path = data_dir.warehouse_path
-    if not path.exists():
-        return True
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error:
-        return False  # held by a writer: use it as it is, the query will say if it cannot
+        return None
     try:
-        meta = _read_meta(con)
+        return _read_meta(con)
     finally:
         con.close()
-    if meta.get("format_version") != FORMAT_VERSION or meta.get("data_dir") != data_dir.uri():
+
+
+def _needs_build(data_dir: DataDir) -> bool:
+    path = data_dir.warehouse_path
+    if not path.exists():
         return True
-    if set(meta.get("views", "").split(",")) != {*TABLES, *_templates()}:
-        return True
-    return any(
-        _parquet_files(data_dir, TABLES[name])
-        for name in filter(None, meta.get("empty_tables", "").split(","))
-        if name in TABLES
-    )
+    meta = _peek_meta(path)
+    if meta is None:
+        return False  # held by a writer: use it as it is, the query will say if it cannot
+    return not _up_to_date(data_dir, meta)
 
 
 def ensure_warehouse(data_dir: DataDir) -> Path:
     """Build the warehouse when it is missing or out of date with the data directory."""
     if _needs_build(data_dir):
-        return build_warehouse(data_dir)
+        return build_warehouse(data_dir, force=True)
     return data_dir.warehouse_path
 
 
@@ -458,15 +510,28 @@ def connect(
     data_dir: DataDir, read_only: bool = True, settings: Settings | None = None
 ) -> duckdb.DuckDBPyConnection:
     """A connection to the warehouse (built first where needed); read-only by default. With
-    `settings`, the views that use a setting answer with those (module doc, Settings)."""
+    `settings`, the views that use a setting answer with those (module doc, Settings): as
+    temporary views, unless the file was built with the same."""
     import duckdb
 
-    path = ensure_warehouse(data_dir)
-    try:
-        con = _open(data_dir, path, read_only=read_only)
-    except duckdb.Error as exc:
-        raise WarehouseError(f"cannot open {path}: {_one_line(exc)}") from None
-    if settings is None:
+    path = data_dir.warehouse_path
+    con = None
+    if read_only and path.exists():  # one open: the meta is read on the connection used
+        try:
+            con = _open(data_dir, path, read_only=True)
+        except duckdb.Error:
+            con = None  # held by a writer: the open below says so
+        if con is not None and not _up_to_date(data_dir, meta := _read_meta(con)):
+            con.close()
+            con = None
+    if con is None:
+        path = ensure_warehouse(data_dir)
+        try:
+            con = _open(data_dir, path, read_only=read_only)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open {path}: {_one_line(exc)}") from None
+        meta = _read_meta(con)
+    if settings is None or meta.get("settings") == _settings_fingerprint(settings):
         return con
     try:
         for name in _setting_views():
@@ -650,6 +715,8 @@ def _plain(value: Any) -> Any:
     """A JSON-ready value: decimals as strings (exact), times in ISO 8601."""
     if isinstance(value, decimal.Decimal):
         return str(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).isoformat()  # DuckDB hands the session's zone
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
@@ -680,38 +747,91 @@ def json_rows(table: pa.Table) -> list[dict[str, Any]]:
     return [_plain(row) for row in table.to_pylist()]
 
 
-def format_result(table: pa.Table, fmt: str) -> str:
+@dataclass(frozen=True)
+class Rows:
+    """A result as plain Python values (what `sql` prints): column names, whether each is a
+    number (right-aligned), and the rows. Made without pyarrow (`query_rows`), or from an Arrow
+    table (`from_arrow`)."""
+
+    columns: list[str]
+    numeric: list[bool]
+    rows: list[tuple]
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table) -> Rows:
+        import pyarrow.types as pat
+
+        numeric = [
+            pat.is_integer(f.type) or pat.is_floating(f.type) or pat.is_decimal(f.type)
+            for f in table.schema
+        ]
+        rows = [tuple(r.values()) for r in table.to_pylist()]
+        return cls(list(table.column_names), numeric, rows)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
+
+
+_NUMERIC_TYPE = re.compile(
+    r"(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|U?HUGEINT|DOUBLE|FLOAT|REAL|DECIMAL\(.*\))$"
+)
+
+
+def query_rows(
+    data_dir: DataDir, sql: str, settings: Settings | None = None, params: list | None = None
+) -> Rows:
+    """`query`, as plain Python values: DuckDB's own rows, no pyarrow (`sql` starts faster)."""
+    import duckdb
+
+    con = connect(data_dir, settings=settings)
+    try:
+        relation = con.sql(sql, params=params)
+        if relation is None:  # a statement without a result set
+            return Rows([], [], [])
+        numeric = [bool(_NUMERIC_TYPE.match(str(t).upper())) for t in relation.types]
+        return Rows(list(relation.columns), numeric, relation.fetchall())
+    except duckdb.Error as exc:
+        raise WarehouseError(_one_line(exc)) from None
+    finally:
+        con.close()
+
+
+def _as_rows(result: pa.Table | Rows) -> Rows:
+    return result if isinstance(result, Rows) else Rows.from_arrow(result)
+
+
+def format_result(result: pa.Table | Rows, fmt: str) -> str:
     """Render a result as `csv` or `json` (a list of records)."""
-    rows = table.to_pylist()
+    table = _as_rows(result)
     if fmt == "json":
-        return json.dumps([_plain(r) for r in rows], ensure_ascii=False, indent=None) + "\n"
+        rows = [_plain(r) for r in table.dicts()]
+        return json.dumps(rows, ensure_ascii=False, indent=None) + "\n"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(table.column_names)
-        for row in rows:
-            writer.writerow([_cell(v) for v in row.values()])
+        writer.writerow(table.columns)
+        for row in table.rows:
+            writer.writerow([_cell(v) for v in row])
         return out.getvalue()
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def print_table(table: pa.Table, title: str | None = None) -> None:
+def print_table(result: pa.Table | Rows, title: str | None = None) -> None:
     """Print a result as a rich table (everything from the data escaped)."""
-    import pyarrow.types as pat
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table as RichTable
 
+    table = _as_rows(result)
     out = RichTable(show_lines=False, title=title)
-    for field in table.schema:
-        numeric = pat.is_integer(field.type) or pat.is_floating(field.type)
-        numeric = numeric or pat.is_decimal(field.type)
-        out.add_column(escape(field.name), justify="right" if numeric else "left")
-    for row in table.to_pylist():
-        out.add_row(*(escape(_cell(v)) for v in row.values()))
+    for name, numeric in zip(table.columns, table.numeric, strict=True):
+        out.add_column(escape(name), justify="right" if numeric else "left")
+    for row in table.rows:
+        out.add_row(*(escape(_cell(v)) for v in row))
     console = Console()
     console.print(out)
-    console.print(f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}", style="dim")
+    n = len(table.rows)
+    console.print(f"{n} row{'s' if n != 1 else ''}", style="dim")
 
 
 def run_sql_command(
@@ -732,7 +852,7 @@ def run_sql_command(
         )
         return 2
     try:
-        result = query(data_dir or DataDir(settings.data_dir), query_text, settings)
+        result = query_rows(data_dir or DataDir(settings.data_dir), query_text, settings)
     except WarehouseError as exc:
         print(f"bsg-analytics: {exc}", file=sys.stderr)
         return 1
