@@ -42,9 +42,19 @@ stored in the file. So the views are written with **absolute** paths (`DataDir.t
 absolute local paths, or `s3://...` URLs) at build time. The file then works the same whether
 it is opened from the data directory, from the project root, through `bsg-analytics sql`, or by
 plain `duckdb` from anywhere. The cost is that a data directory that is moved or copied keeps
-pointing at the old place until the next build; every build rewrites every path, the warehouse
-is rebuilt after every sync, and `query()` rebuilds by itself when the data directory recorded
-in the file is not the one it is asked about.
+pointing at the old place until the next build; every build rewrites every path, and
+`query()` rebuilds by itself when the data directory recorded in the file is not the one it
+is asked about.
+
+When it is built
+----------------
+A build reads the footer of every Parquet file (`DESCRIBE` over each table's glob), so it costs
+more as the history grows. The file's meta records a fingerprint of what its views are made of
+(the format, the data directory, every table's declared columns, every view template) and one
+of the rendered settings views. The build after a sync does nothing when both are the same and
+no table that was empty has files now (or a table that had files has lost its folder);
+`build_warehouse(..., force=True)` builds anyway. A file the previous version wrote has no
+fingerprint: it is built once, then kept.
 
 Before any data exists a base view is a typed empty `SELECT ... WHERE false` (DuckDB refuses a
 view over a glob that matches nothing); the next build, once files exist, replaces it with the
