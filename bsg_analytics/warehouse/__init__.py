@@ -419,7 +419,7 @@ def build_warehouse(
     One transaction: a reader sees the old views or the new ones. Objects a user added to the
     file are kept; views an earlier build made and this one no longer defines are dropped.
     Nothing is done when the file was built from the same definitions and settings and no
-    empty table has files now (`force`: build anyway, as `rebuild` does).
+    empty table has files now (`force`: build anyway; `ensure_warehouse` forces).
     """
     import duckdb
 
