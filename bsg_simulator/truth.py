@@ -69,6 +69,7 @@ def _campaign_schema() -> dict[str, Any]:
         "status": pl.String,
         "is_final": pl.Boolean,
         "listable": pl.Boolean,
+        "reachable": pl.Boolean,
         "fallback_channel": pl.String,
         "start_at": pl.Int64,
         "real_start_at": pl.Int64,
@@ -275,11 +276,17 @@ class GroundTruthMixin(LegacyMixin):
 
     def ground_truth_campaigns(self, now: datetime | float | None = None) -> pl.DataFrame:
         """Every campaign visible at `now`, all five types (`listable`: the list shows it;
-        the others are reached through their detail only): the `campaigns` table's columns
-        but the *_extracted_at ones, then the extras."""
+        the others are reached through their detail only, from the campaign id of one of
+        their messages: `reachable` is false for one with no message visible yet, or none
+        ever, as a Viber campaign refused as spam): the `campaigns` table's columns but the
+        *_extracted_at ones, then the extras."""
         now = self.now_s(now)
         nc = self._visible_campaigns(now)
-        df = _frame([self._campaign_truth_row(ci, now) for ci in range(nc)], CAMPAIGN_SCHEMA)
+        carried = set(np.unique(self.data.m_campaign[: self.visible_count(now)]).tolist())
+        df = _frame(
+            [self._campaign_truth_row(ci, now, ci in carried) for ci in range(nc)],
+            CAMPAIGN_SCHEMA,
+        )
         df = df.with_columns(
             *[(pl.col(c) * 1_000_000).cast(UTC_US) for c in TIME_COLUMNS],
             self._money(df["calculated_price_units"], "calculated_price"),
@@ -292,7 +299,7 @@ class GroundTruthMixin(LegacyMixin):
             *[c for c in df.columns if c not in table_cols],
         )
 
-    def _campaign_truth_row(self, ci: int, now: int) -> dict[str, Any]:
+    def _campaign_truth_row(self, ci: int, now: int, carried: bool) -> dict[str, Any]:
         ds = self.data
         stats = self.campaign_stats(ci, now)
         t = self._campaign_times(ci, now)
@@ -310,6 +317,7 @@ class GroundTruthMixin(LegacyMixin):
             "status": status,
             "is_final": status in FINAL_CAMPAIGN_STATUSES,
             "listable": listable,
+            "reachable": listable or carried,
             "fallback_channel": CHANNELS[fb] if fb != D.NO_FALLBACK else None,
             "start_at": t["start"],
             "real_start_at": t["real_start"],

@@ -297,3 +297,19 @@ def test_small_and_empty():
         with client_for(sim) as c:
             assert all_pages(c, "/api/messages", {}) is not None
             assert c.get("/rest/sms/task/1", headers=KEY).json()["error"] == 30
+
+
+def test_a_campaign_is_reachable_when_listed_or_carried_by_a_visible_message():
+    """No client can find a Viber or HLR campaign before one of its messages carries its id:
+    seed 16 holds a Viber campaign refused as spam, which sends none."""
+    sim = make_simulator(messages=3_000, seed=16, days=183)
+    camps = sim.ground_truth_campaigns()
+    carried = set(sim.ground_truth_messages()["campaign_id"].drop_nulls())
+    want = camps.select(
+        "campaign_id", (pl.col("listable") | pl.col("campaign_id").is_in(sorted(carried)))
+    )
+    assert camps["reachable"].to_list() == want["listable"].to_list()
+    unreachable = camps.filter(pl.col("reachable").not_())
+    assert unreachable.select("campaign_id", "channel", "status").rows() == [
+        (1006, "viber", "spam")
+    ]
