@@ -156,21 +156,30 @@ class ExportJobs:
 
     # one request each -------------------------------------------------------------------
     def create(self, request: Mapping[str, Any]) -> str | None:
-        """``POST /api/stat/jobs``: the new key, or None when the account's places are full."""
+        """``POST /api/stat/jobs``: the new key, held (`_held`: no thread of this client takes
+        its job for an orphan; the caller lets it go), or None when the places are full."""
         mine = canonical(request)
         with self._lock:
             self._made.add(mine)
             self._creating[mine] += 1  # its job may be listed before its key is read
         try:
             resp = self.client.request("POST", PATH, json=dict(request), validate=_validate)
-        finally:
+        except BaseException:
             with self._lock:
                 self._creating[mine] -= 1
+            raise
         data = resp.data
-        key = data.get("key")
-        if isinstance(key, str) and key:
-            with self._lock:
+        found = data.get("key")
+        key = found if isinstance(found, str) and found else None
+        with self._lock:
+            # held the moment it is read, in the same step as it stops being "being posted":
+            # in between, another thread finding the places full took it for an orphan of
+            # this client and deleted it (seen as "export ... was gone before it was read")
+            self._creating[mine] -= 1
+            if key is not None:
+                self._held.add(key)
                 self.created += 1
+        if key is not None:
             return key
         if MAX_REACHED in _description(data).lower():
             return None
@@ -324,9 +333,7 @@ class ExportJobs:
         while True:
             key = self.create(request)
             if key is not None:
-                with self._lock:
-                    self._held.add(key)
-                return key
+                return key  # held already (`create`)
             others = []
             saved = known()
             for job in self.active():

@@ -321,11 +321,15 @@ def test_an_orphan_of_this_client_is_deleted_then_the_export_made():
     fake = FakeJobs()
     fake.add("foreign1", FOREIGN)
     client, _ = jobs_client(fake)
+    # an export of this client whose DELETE did not take: its job stays, held by no one
+    fake.script[("DELETE", job("job1"))] = deque([NOT_FOUND])
     with client:
-        assert client.exports.create(EARLIER) == "job1"  # posted, then held by no one
+        assert client.exports.run(EARLIER)[0] == "job1"
         key, _ = client.exports.run(REQUEST)
     assert asked(fake) == [
         ("POST", PATH),
+        ("GET", job("job1")),
+        ("DELETE", job("job1")),  # answered "not found", and the job is still there
         ("POST", PATH),  # Maximum count of exports reached
         ("GET", PATH),
         ("DELETE", job("job1")),  # foreign1 is left alone
@@ -394,6 +398,41 @@ def test_a_new_job_is_held_while_on_key_runs():
         "the account's 2 export places stayed taken for 1 s (jobs foreign1, not made by this "
         "sync): let them finish or delete them, then sync again"
     ]
+
+
+def test_a_new_key_is_held_from_the_moment_its_answer_is_read(monkeypatch):
+    """Another thread of this client that finds the places full just after the POST
+    answered, before the export that made the job goes on, must not delete that job as an
+    orphan (it did: "export job1 was gone before it was read", exit 1, seen in a walkthrough)."""
+    fake = FakeJobs(places=1)
+    client, _ = jobs_client(fake, timeout_seconds=1)
+    create = ExportJobs.create
+    other: list[str] = []
+
+    def racing_create(self, request):
+        key = create(self, request)
+        if request == REQUEST:  # the other export runs in this very gap
+            t = threading.Thread(target=lambda: other.append(_outcome(client, EARLIER)))
+            t.start()
+            t.join()
+        return key
+
+    monkeypatch.setattr(ExportJobs, "create", racing_create)
+    with client:
+        key, _ = client.exports.run(REQUEST)
+    assert key == "job1" and fake.log == ["POST job1", "ready job1", "DELETE job1"]
+    assert other == [
+        "ExportLimitReached: the account's 2 export places stayed taken for 1 s (jobs none "
+        "listed, not made by this sync): let them finish or delete them, then sync again"
+    ]
+
+
+def _outcome(client: BSGClient, request: dict) -> str:
+    try:
+        client.exports.run(request)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "exported"
 
 
 @pytest.mark.parametrize(
