@@ -139,9 +139,13 @@ class JobContext:
     now: datetime | None = None  # a fixed clock (tests); None: the real one
     data_dir: DataDir | None = None
     registry: Registry = REGISTRY
+    stop: threading.Event | None = None  # set: the run was asked to stop (`check_stop`)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "client": None, "data_dir": None}
+        return {**self.__dict__, "client": None, "data_dir": None, "stop": None}
+
+    def check_stop(self) -> None:
+        check_stop(self.stop)
 
     def cancel(self) -> None:
         """End the jobs in flight at their next request (see `BSGClient.cancel`)."""
@@ -190,6 +194,16 @@ def _process_data_dir(settings: Settings) -> DataDir:
 
 Mapper = Callable[[JobContext, list[Job]], Iterator[JobOutcome]]
 
+STOP_POLL_SECONDS = 0.2  # how often a mapper waiting for its jobs looks at the stop flag
+
+
+def check_stop(stop: threading.Event | None) -> None:
+    """Raise KeyboardInterrupt when `stop` is set: a run asked to stop (the command line's
+    Ctrl-C sets it, `bsg_analytics.flows.run.stop_on_ctrl_c`) ends at the next check,
+    the way it ends on a KeyboardInterrupt (what is written stays checkpointed)."""
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt
+
 
 class Progress:
     """Callbacks for progress; the CLI shows a bar, the flow logs lines."""
@@ -207,7 +221,8 @@ def thread_mapper(max_workers: int) -> Mapper:
         try:
             pending = {pool.submit(context.run, job) for job in jobs}
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                done, pending = wait(pending, STOP_POLL_SECONDS, return_when=FIRST_COMPLETED)
+                context.check_stop()
                 for fut in done:
                     yield fut.result()
         except BaseException:
@@ -336,6 +351,7 @@ def run_sync(
     full_refresh: bool = False,
     data_dir: DataDir | None = None,
     registry: Registry = REGISTRY,
+    stop: threading.Event | None = None,
 ) -> SyncReport:
     """One sync: plan (taking over or retiring an unfinished run), extract, write, finish.
 
@@ -343,7 +359,9 @@ def run_sync(
     `full_refresh` sets the state aside first (`bsg_analytics.state.reset_state`), so the
     run plans as on a new data directory; raw pages and tables are kept. `finish(data_dir)`
     runs under the sync lock once the tables are written (the commands pass the warehouse
-    build, `bsg_analytics.warehouse.build_warehouse`)."""
+    build, `bsg_analytics.warehouse.build_warehouse`). `stop`, once set, ends the run at its
+    next check with a KeyboardInterrupt (`check_stop`), before its state is finished; a run
+    that finished is not undone."""
     progress = progress or Progress()
     data_dir = data_dir or DataDir(settings.data_dir)
     data_dir.check_writable()
@@ -363,7 +381,7 @@ def run_sync(
         client = client or BSGClient.from_settings(settings, transport=transport)
         client.resume()  # a client stopped by an earlier run on it
         plan = plan_windows(settings, state, since_dt, until_dt, now, registry=registry)
-        run = _Run(settings, state, data_dir, client, plan, now, progress, registry)
+        run = _Run(settings, state, data_dir, client, plan, now, progress, registry, stop)
         try:
             report = run.sync(mapper or thread_mapper(settings.concurrency))
         finally:
@@ -403,9 +421,10 @@ class _Run:
       are kept and written together at the end, then checkpointed.
     """
 
-    def __init__(self, settings, state, data_dir, client, plan, now, progress, registry):
+    def __init__(self, settings, state, data_dir, client, plan, now, progress, registry, stop):
         self.settings, self.state, self.data_dir = settings, state, data_dir
         self.client, self.plan, self.now, self.registry = client, plan, now, registry
+        self.stop = stop
         self.raw_store = RawStore(data_dir)
         self.checkpoint = state.start_run(plan)
         self.report = SyncReport(
@@ -446,7 +465,7 @@ class _Run:
         parallel = page_parallel(self.settings.concurrency, len(jobs))
         return JobContext(
             self.settings, self.checkpoint.run_id, self.client, parallel, self.now,
-            self.data_dir, self.registry,
+            self.data_dir, self.registry, self.stop,
         )  # fmt: skip
 
     def _window_written(self, outcome: JobOutcome, rows: int) -> None:
@@ -516,6 +535,7 @@ class _Run:
         try:
             for jobs in self._batches(todo):
                 for outcome in mapper(self._context_for(jobs), jobs):
+                    check_stop(self.stop)
                     stream = registry[outcome.job.stream]
                     if stream.observe is not None:
                         stream.observe(outcome.result, self.context)
@@ -527,6 +547,7 @@ class _Run:
                     if stream.planning == Planning.WINDOW:
                         at_end_windows.append(outcome)
                         self.progress.advance(outcome, 0)
+            check_stop(self.stop)
         except BaseException as exc:
             # windows already handed over are complete: write them (not on Ctrl-C), then fail
             # with the first reason (the writer's own failure, if any, is logged at debug level)
@@ -541,6 +562,7 @@ class _Run:
             state.mark_done(outcome.job.key, read_at, getattr(outcome.result, "campaigns", None))
             report.windows_done += 1
             report.rereads += outcome.reads - 1
+        check_stop(self.stop)
         self._refresh_open_index()  # before the watermark moves past what it records
         state.finish_run(
             open_campaigns=still_open(

@@ -8,7 +8,10 @@ credentials missing; 3 credentials refused; 4 another sync holds the data direct
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import partial
@@ -49,6 +52,36 @@ def no_heartbeat():
 
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+@contextmanager
+def stop_on_ctrl_c() -> Iterator[threading.Event]:
+    """While inside: the first Ctrl-C (SIGINT) sets the event it yields, which the sync
+    checks between jobs and before it finishes (`pipeline.check_stop`) and then ends as
+    interrupted; a second one raises KeyboardInterrupt at once.
+
+    Why a flag and not Python's KeyboardInterrupt raised wherever the main thread is: one
+    raised inside a finaliser or a callback from native code is swallowed or wrapped (seen
+    as a Ctrl-C ignored, the sync running on to exit 0, or an exit 1), and polars keeps a
+    SIGINT handler of its own that raises a KeyboardInterrupt from the polars call running
+    in any thread, on top of Python's (seen as a second one inside the first one's handler,
+    exit -2 with a traceback). Off the main thread (no handler can be set there) it yields
+    an event nobody sets."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_sigint(signum, frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def check_range(since: date | None, until: date | None, today: date) -> str | None:
@@ -216,10 +249,11 @@ def run_with_display(
     display = RichProgress() if progress and sys.stderr.isatty() else None
     data_dir = data_dir or DataDir(settings.data_dir)
     if not uses_prefect(settings):
-        with display or _null():
+        with display or _null(), stop_on_ctrl_c() as stop:
             report = run_sync(
                 settings, since, until, progress=display, full_refresh=full_refresh,
                 finish=partial(build_warehouse, settings=settings), data_dir=data_dir,
+                stop=stop,
             )  # fmt: skip
             return report.as_dict()
     # before Prefect starts: a data directory that cannot be written fails at once (the
