@@ -34,7 +34,7 @@ from bsg_analytics.extract import LegacyResult
 from bsg_analytics.locking import sync_lock
 from bsg_analytics.lookback import load_index, refresh_index, save_index
 from bsg_analytics.planning import Plan, plan_windows
-from bsg_analytics.raw import RawPage, RawStore, new_run_id
+from bsg_analytics.raw import RawPage, RawStore, meta_path_of, new_run_id
 from bsg_analytics.schemas.statuses import campaign_is_open
 from bsg_analytics.schemas.tables import MESSAGES
 from bsg_analytics.settings import Settings
@@ -470,6 +470,7 @@ class _Run:
 
     def _window_written(self, outcome: JobOutcome, rows: int) -> None:
         read_at = outcome.started_at or datetime.now(UTC)
+        self.data_dir.barrier()  # its raw pages, landed without an fsync each, on disk
         self.state.mark_done(outcome.job.key, read_at, getattr(outcome.result, "campaigns", None))
         self.report.windows_done += 1
         self.report.rereads += outcome.reads - 1
@@ -557,6 +558,8 @@ class _Run:
         _write_pages(
             self.data_dir, self.raw_store, at_end_pages, self.settings, report, registry=registry
         )
+        if at_end_windows:
+            self.data_dir.barrier()  # their raw pages on disk before they are checkpointed
         for outcome in at_end_windows:
             read_at = outcome.started_at or datetime.now(UTC)
             state.mark_done(outcome.job.key, read_at, getattr(outcome.result, "campaigns", None))
@@ -744,7 +747,7 @@ def still_open(
 
 
 def _meta_path(body_path: str) -> str:
-    return body_path.replace(".json.gz", ".meta.json")
+    return meta_path_of(body_path)
 
 
 def _write_pages(

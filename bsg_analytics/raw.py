@@ -1,15 +1,21 @@
-"""Raw landing: every API response body as received, gzip-compressed, before any parsing.
+"""Raw landing: every API response body as received, zstd-compressed, before any parsing.
 
 Layout, one folder per request group so a rebuild can replay history in order::
 
-    D/raw/<stream>/<fetched_date>/<run_id>/<group>/<seq>.json.gz   the body, byte for byte
+    D/raw/<stream>/<fetched_date>/<run_id>/<group>/<seq>.json.zst  the body, byte for byte
     D/raw/<stream>/<fetched_date>/<run_id>/<group>/<seq>.meta.json  endpoint, params, time
 
 The `.meta.json` is written after the body and is the commit marker: a page without it was
-cut off mid-write and is ignored. Neither file ever holds a credential: params are the
-query string only, and headers are not kept.
+cut off mid-write and is ignored. Its `codec` names the body's compression (`CODECS`): a
+page landed before zstd (no `codec`) is a gzip `.json.gz`, read as ever. Neither file ever
+holds a credential: params are the query string only, and headers are not kept.
 
-A committed page that cannot be read back (its body truncated, not gzip, missing or empty;
+Pages are written without an fsync each: the run calls `DataDir.barrier()` (one syncfs)
+before it checkpoints a window, so what a checkpoint says was read is on disk. Measured on
+200 message pages (46.6 MB): gzip level 5 took 0.354 CPU-s to compress and 0.097 to
+decompress (x16.9); zstd level 1 0.048 and 0.040 (x20.2).
+
+A committed page that cannot be read back (its body truncated, not zstd or gzip, missing or empty;
 its `.meta.json` not JSON or not a page's) is "unreadable": `read` raises the decoding error
 with the file named in a note; `iter_pages(on_error=...)` hands an `UnreadablePage` (the file
 and the error) to the callback and goes on with the next page. An error reading the store
@@ -19,6 +25,7 @@ itself (permissions, the network) is not a bad page: it is raised either way.
 from __future__ import annotations
 
 import gzip
+import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +34,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 import orjson
+import zstandard
 
 from bsg_analytics.storage import RAW, DataDir
 
@@ -99,9 +107,55 @@ class UnreadablePage:
 
 
 # What a page that cannot be decoded raises: truncated gzip (EOFError), not gzip
-# (gzip.BadGzipFile), corrupt deflate (zlib.error), bad or non-page JSON (orjson's
-# JSONDecodeError is a ValueError; missing or extra keys: TypeError, KeyError).
-_DECODE_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, ValueError, TypeError, KeyError)
+# (gzip.BadGzipFile), corrupt deflate (zlib.error), a zstd frame cut short or not zstd
+# (zstandard.ZstdError), bad or non-page JSON (orjson's JSONDecodeError is a ValueError;
+# missing or extra keys: TypeError, KeyError).
+DECODE_ERRORS = (
+    EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError, ValueError, TypeError, KeyError,
+)  # fmt: skip
+
+ZSTD_LEVEL = 1  # measured faster and smaller than level 3 on these pages (module doc)
+CODEC = "zstd"  # what this version writes
+META_SUFFIX = ".meta.json"
+# codec -> the body's suffix; a meta without `codec` is gzip (pages landed before zstd)
+CODECS = {"zstd": ".json.zst", "gzip": ".json.gz"}
+BODY_SUFFIXES = tuple(CODECS.values())
+_local = threading.local()  # a zstd (de)compressor per thread: one is not thread-safe
+
+
+def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
+    if not hasattr(_local, "zstd"):
+        _local.zstd = (zstandard.ZstdCompressor(level=ZSTD_LEVEL), zstandard.ZstdDecompressor())
+    return _local.zstd
+
+
+def compress(body: bytes) -> bytes:
+    return _zstd()[0].compress(body)
+
+
+def decompress(data: bytes, codec: str) -> bytes:
+    """A body as landed with `codec` (`CODECS`), decompressed."""
+    if codec == "gzip":
+        return gzip.decompress(data)
+    if codec != "zstd":
+        raise ValueError(f"unknown raw codec {codec!r}")
+    return _zstd()[1].decompress(data)
+
+
+def codec_of(body_path: str) -> str | None:
+    """The codec a body file's suffix names (`CODECS`), or None for another file."""
+    for codec, suffix in CODECS.items():
+        if body_path.endswith(suffix):
+            return codec
+    return None
+
+
+def meta_path_of(body_path: str) -> str:
+    """A page body's `.meta.json` (the body `.json.zst`, or `.json.gz` of older pages)."""
+    for suffix in BODY_SUFFIXES:
+        if body_path.endswith(suffix):
+            return body_path[: -len(suffix)] + META_SUFFIX
+    raise ValueError(f"not a raw page body: {body_path}")
 
 
 def _aware(ts: datetime) -> datetime:
@@ -145,10 +199,14 @@ class RawStore:
         )
 
     def write(self, page: RawPage) -> str:
+        """Land `page`: its body, then its meta (the commit marker); neither is fsynced here
+        (`DataDir.barrier` before a checkpoint, module doc)."""
         stem = self._stem(page)
-        self.data_dir.write_bytes(stem + ".json.gz", gzip.compress(page.body, 5, mtime=0))
-        self.data_dir.write_bytes(stem + ".meta.json", orjson.dumps(page.meta()))
-        page.path = stem + ".json.gz"
+        body_path = stem + CODECS[CODEC]
+        self.data_dir.write_bytes(body_path, compress(page.body), durable=False)
+        meta = {**page.meta(), "codec": CODEC}
+        self.data_dir.write_bytes(stem + META_SUFFIX, orjson.dumps(meta), durable=False)
+        page.path = body_path
         return page.path
 
     def list_meta(self, streams: Iterable[str] | None = None) -> list[str]:
@@ -159,7 +217,7 @@ class RawStore:
         out: list[str] = []
         for base in bases:
             walked = self.data_dir.walk_files(self.data_dir.path(base))
-            out.extend(p for p in walked if p.endswith(".meta.json"))
+            out.extend(p for p in walked if p.endswith(META_SUFFIX))
         return sorted(out, key=_landing_order)
 
     def read(self, meta_path: str) -> RawPage:
@@ -175,27 +233,37 @@ class RawStore:
     def try_read(self, meta_path: str) -> RawPage | UnreadablePage:
         """The page, or an `UnreadablePage` naming the file at fault. Errors of the store
         itself (other than a missing file) are raised."""
-        body_path = meta_path[: -len(".meta.json")] + ".json.gz"
+        stem = meta_path[: -len(META_SUFFIX)]
         meta = None
         try:
             meta = orjson.loads(self.data_dir.read_bytes(meta_path))
             if not isinstance(meta, dict):
                 raise ValueError(f"not a page's meta: {type(meta).__name__}")
-        except (FileNotFoundError, *_DECODE_ERRORS) as exc:
+        except (FileNotFoundError, *DECODE_ERRORS) as exc:
             return UnreadablePage(meta_path, exc)
+        # no `codec`: a page landed before zstd (gzip), or a meta that lost it (its zstd body)
+        codec = meta.get("codec", "gzip")
+        body_path = stem + CODECS.get(codec, CODECS[CODEC])
         try:
-            data = self.data_dir.read_bytes(body_path)
+            try:
+                data = self.data_dir.read_bytes(body_path)
+            except FileNotFoundError:
+                if "codec" in meta or not self.data_dir.exists(stem + CODECS[CODEC]):
+                    raise
+                codec, body_path = CODEC, stem + CODECS[CODEC]
+                data = self.data_dir.read_bytes(body_path)
             if not data:
                 raise EOFError("empty file (0 bytes)")
-            body = gzip.decompress(data)
-        except (FileNotFoundError, *_DECODE_ERRORS) as exc:
+            body = decompress(data, codec)
+        except (FileNotFoundError, *DECODE_ERRORS) as exc:
             return UnreadablePage(body_path, exc, dict(meta))
         try:
             fields = dict(meta)
             fields.pop("bytes", None)
+            fields.pop("codec", None)
             fields["fetched_at"] = datetime.fromisoformat(fields["fetched_at"])
             return RawPage(**fields, body=body, path=body_path)
-        except _DECODE_ERRORS as exc:
+        except DECODE_ERRORS as exc:
             return UnreadablePage(meta_path, exc, dict(meta))
 
     def iter_pages(

@@ -1,4 +1,3 @@
-import gzip
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -7,7 +6,7 @@ import orjson
 from bsg_analytics.extract import classify_legacy
 from bsg_analytics.pipeline import extract_legacy
 from bsg_analytics.planning import plan_windows
-from bsg_analytics.raw import RawStore
+from bsg_analytics.raw import RawStore, codec_of, decompress
 from bsg_analytics.settings import Settings
 from bsg_analytics.state import SyncState
 from bsg_analytics.streams.campaign_detail import extract_campaign_details
@@ -33,7 +32,8 @@ def all_files_text(data_dir) -> str:
     out = []
     for path in data_dir.walk_files(data_dir.root):
         raw = data_dir.read_bytes(path)
-        out.append(gzip.decompress(raw).decode() if path.endswith(".gz") else raw.decode())
+        codec = codec_of(path)
+        out.append((decompress(raw, codec) if codec else raw).decode())
     return "\n".join(out)
 
 

@@ -121,12 +121,13 @@ def test_a_corrupt_state_names_the_command_that_repairs_it(user):
 
 def test_full_refresh_starts_over_and_keeps_raw(user):
     assert runner.invoke(app, ["sync", "--since", since_days(10), "--no-progress"]).exit_code == 0
-    raw_before = sorted(p.name for p in (user / "raw").rglob("*.json.gz"))
+    raw_before = sorted(p.name for p in (user / "raw").rglob("*.json.zst"))
+    assert raw_before
     plan = runner.invoke(app, ["sync", "--full-refresh", "--dry-run"])
     assert "a first backfill" in plan.output
     result = runner.invoke(app, ["sync", "--full-refresh", "--no-progress"])
     assert result.exit_code == 0, result.output
-    raw_after = sorted(p.name for p in (user / "raw").rglob("*.json.gz"))
+    raw_after = sorted(p.name for p in (user / "raw").rglob("*.json.zst"))
     assert set(raw_before) <= set(raw_after)
     info = json.loads(runner.invoke(app, ["status", "--json"]).output)
     assert info["last_sync"]["since"] < since_days(80)

@@ -23,8 +23,10 @@ def put(root: Path, rel: str, data: bytes = b"x") -> Path:
 
 PAGE = "raw/messages/2026-11-20/20261120T100000Z-abcdef/w1/000000"
 REAL = [
-    f"{PAGE}.json.gz",
+    f"{PAGE}.json.zst",
     f"{PAGE}.meta.json",
+    f"{PAGE[:-1]}1.json.gz",  # a page an older version landed
+    f"{PAGE[:-1]}1.meta.json",
     "parquet/messages/created_date=2026-11-01/data.parquet",
     "parquet/campaigns/created_month=2026-11/data.parquet",
     "state/sync.json",

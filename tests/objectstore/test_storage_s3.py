@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 from datetime import UTC, datetime
 
 import pytest
 
-from bsg_analytics.raw import RawPage, RawStore, new_run_id
+from bsg_analytics.raw import RawPage, RawStore, decompress, meta_path_of, new_run_id
 from bsg_analytics.storage import DataDir
 
 
@@ -115,8 +114,8 @@ def test_raw_pages_round_trip_in_landing_order(s3_data_dir, s3_bucket):
     assert [p.seq for p in got] == [0, 1, 2]
     assert got[0].params == {"page[offset]": "0", "page[limit]": "500"}
     assert got[0].fetched_at == datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
-    assert got[1].path.startswith(f"{bucket}/") and got[1].path.endswith("/000001.json.gz")
-    assert gzip.decompress(s3_data_dir.read_bytes(got[1].path)) == bodies[1]
+    assert got[1].path.startswith(f"{bucket}/") and got[1].path.endswith("/000001.json.zst")
+    assert decompress(s3_data_dir.read_bytes(got[1].path), "zstd") == bodies[1]
     # landing order is (date, run, stream, group, seq): the same run's streams by name
     assert [p.stream for p in store.iter_pages()] == ["legacy_sms"] + ["messages"] * 3
     assert next(p.body for p in store.iter_pages(run_id=run)) == b'{"legacy": 1}'
@@ -128,6 +127,6 @@ def test_a_page_without_its_meta_is_ignored(s3_data_dir):
     run = new_run_id()
     kept = store.write(page(run, "w1", 0, b'{"kept": true}'))
     cut = store.write(page(run, "w1", 1, b'{"cut": true}'))
-    s3_data_dir.rm(cut.replace(".json.gz", ".meta.json"))
+    s3_data_dir.rm(meta_path_of(cut))
     assert s3_data_dir.exists(cut)  # the body is there, but uncommitted
     assert [p.path for p in store.iter_pages()] == [kept]

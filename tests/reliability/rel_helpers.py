@@ -4,7 +4,6 @@ invariant checks (readable partitions, state never ahead of the data) and a secr
 from __future__ import annotations
 
 import contextlib
-import gzip
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import polars as pl
 from polars.testing import assert_frame_equal
 
+from bsg_analytics.raw import DECODE_ERRORS, codec_of, decompress
 from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.settings import load_settings
 from bsg_simulator.testing import TEST_NOW
@@ -86,21 +86,23 @@ def all_files(root) -> list[Path]:
 
 def file_text(path: Path) -> str:
     data = path.read_bytes()
-    if path.name.endswith(".gz"):
-        data = gzip.decompress(data)
+    codec = codec_of(path.name)
+    if codec is not None:
+        data = decompress(data, codec)
     return data.decode("utf-8", "replace")
 
 
 def leaks_in_files(root, secrets: Iterable[str] = SECRETS) -> list[str]:
-    """Files under `root` (gzip bodies decompressed, parquet and duckdb as raw bytes) that
-    hold a secret."""
+    """Files under `root` (raw bodies decompressed, zstd or gzip; parquet and duckdb as raw
+    bytes) that hold a secret."""
     found = []
     for path in all_files(root):
         raw = path.read_bytes()
         texts = [raw]
-        if path.name.endswith(".gz"):
-            with contextlib.suppress(OSError, EOFError):
-                texts.append(gzip.decompress(raw))
+        codec = codec_of(path.name)
+        if codec is not None:
+            with contextlib.suppress(OSError, *DECODE_ERRORS):
+                texts.append(decompress(raw, codec))
         for secret in secrets:
             needle = secret.encode()
             if any(needle in t for t in texts):

@@ -543,11 +543,11 @@ def full_disk_after(monkeypatch, target: str, calls: int) -> dict:
     if target == "write_bytes":
         real = DataDir.write_bytes
 
-        def write_bytes(self, path, data):
+        def write_bytes(self, path, data, **kw):
             seen["n"] += 1
             if seen["n"] >= calls:
                 raise no_space
-            return real(self, path, data)
+            return real(self, path, data, **kw)
 
         monkeypatch.setattr(DataDir, "write_bytes", write_bytes)
     else:

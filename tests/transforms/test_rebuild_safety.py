@@ -20,7 +20,15 @@ import polars as pl
 import pytest
 
 import bsg_analytics.rebuild as tp
-from bsg_analytics.raw import RawStore, UnreadablePage
+from bsg_analytics.raw import (
+    CODEC,
+    CODECS,
+    META_SUFFIX,
+    RawStore,
+    UnreadablePage,
+    decompress,
+    meta_path_of,
+)
 from bsg_analytics.schemas.tables import TABLES
 from bsg_analytics.settings import load_settings
 from bsg_analytics.storage import DataDir
@@ -85,11 +93,12 @@ def leftovers(root: Path) -> list[str]:
 def message_pages(root: Path) -> list[Path]:
     dd = DataDir(root)
     metas = RawStore(dd).list_meta(["messages"])
-    return [Path(m[: -len(".meta.json")] + ".json.gz") for m in metas]
+    return [Path(m[: -len(META_SUFFIX)] + CODECS[CODEC]) for m in metas]
 
 
 def ids_on(body_path: Path) -> set[int]:
-    return {int(r["id"]) for r in orjson.loads(gzip.decompress(body_path.read_bytes()))["data"]}
+    body = decompress(body_path.read_bytes(), CODEC)
+    return {int(r["id"]) for r in orjson.loads(body)["data"]}
 
 
 def test_a_truncated_page_is_named_in_quarantine_and_the_rest_is_rebuilt(d, capsys):
@@ -117,7 +126,7 @@ def test_a_truncated_page_is_named_in_quarantine_and_the_rest_is_rebuilt(d, caps
     assert len(out) == 1, out
     assert out[0].startswith("rebuild: ")
     assert "1 raw page was unreadable" in out[0] and "recorded in quarantine" in out[0]
-    assert str(cut) in out[0] and "EOFError" in out[0]
+    assert str(cut) in out[0] and "ZstdError" in out[0]
 
     dd = DataDir(d)
     for name, frame in before.items():  # every table the sync had is still there
@@ -130,8 +139,7 @@ def test_a_truncated_page_is_named_in_quarantine_and_the_rest_is_rebuilt(d, caps
     q = read_table(dd, "quarantine").filter(pl.col("raw_file") == str(cut))
     assert q.height == 1
     assert q["reason"][0] == (
-        "unreadable raw page: EOFError: "
-        "Compressed file ended before the end-of-stream marker was reached"
+        "unreadable raw page: ZstdError: decompression error: did not decompress full frame"
     )
     assert q["endpoint"][0] == "/api/messages" and q["record_index"][0] is None
     assert leftovers(d) == ["parquet"]
@@ -224,6 +232,17 @@ def test_a_rebuild_clears_leftovers_of_a_killed_rebuild_first(d):
 
 def _truncate(body: Path, meta: Path) -> str:
     body.write_bytes(body.read_bytes()[:20])
+    return "ZstdError"
+
+
+def _truncate_old_gzip(body: Path, meta: Path) -> str:
+    """The page as an older version landed it (gzip, no `codec`), then cut short."""
+    text = orjson.loads(meta.read_bytes())
+    text.pop("codec")
+    meta.write_bytes(orjson.dumps(text))
+    old = body.with_name(body.name.replace(".json.zst", ".json.gz"))
+    old.write_bytes(gzip.compress(decompress(body.read_bytes(), "zstd"))[:20])
+    body.unlink()
     return "EOFError"
 
 
@@ -232,9 +251,9 @@ def _empty(body: Path, meta: Path) -> str:
     return "EOFError: empty file (0 bytes)"
 
 
-def _not_gzip(body: Path, meta: Path) -> str:
+def _not_zstd(body: Path, meta: Path) -> str:
     body.write_bytes(b'{"data": []}')
-    return "BadGzipFile"
+    return "ZstdError"
 
 
 def _missing(body: Path, meta: Path) -> str:
@@ -254,7 +273,7 @@ def _wrong_meta(body: Path, meta: Path) -> str:
 
 @pytest.mark.parametrize(
     "damage",
-    [_truncate, _empty, _not_gzip, _missing, _bad_meta, _wrong_meta],
+    [_truncate, _truncate_old_gzip, _empty, _not_zstd, _missing, _bad_meta, _wrong_meta],
     ids=lambda f: f.__name__,
 )
 def test_every_kind_of_unreadable_page_is_named_and_skipped(data_dir, damage):
@@ -271,9 +290,11 @@ def test_every_kind_of_unreadable_page_is_named_and_skipped(data_dir, damage):
         ),
     ]
     body = Path(paths[1])
-    meta = Path(paths[1].replace(".json.gz", ".meta.json"))
+    meta = Path(meta_path_of(paths[1]))
     expected = damage(body, meta)
     broken = str(meta) if damage in (_bad_meta, _wrong_meta) else str(body)
+    if damage is _truncate_old_gzip:
+        broken = broken.replace(".json.zst", ".json.gz")
 
     seen: list[UnreadablePage] = []
     pages = list(store.iter_pages(on_error=seen.append))
