@@ -190,6 +190,13 @@ def simulate(
     export_ready_seconds: Annotated[
         float, typer.Option(help="wall-clock seconds until a statistics export job is ready")
     ] = 1.0,
+    behind_hours: Annotated[
+        float,
+        typer.Option(
+            help="start the clock this many hours before now; with --speed above 1 it catches "
+            "up (--behind-hours 1 --speed 61: an hour of traffic in a minute)"
+        ),
+    ] = 0.0,
 ) -> None:
     """Run the simulator of the BSG API alone; it prints the lines that point `sync` at it."""
     from bsg_simulator.server import main as simulator_main
@@ -211,6 +218,7 @@ def simulate(
         quirks=quirk or [],
         collapses=collapses,
         export_ready_seconds=export_ready_seconds,
+        behind_hours=behind_hours,
     )
     raise typer.Exit(code or 0)
 

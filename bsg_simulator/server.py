@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -181,13 +182,17 @@ def main(
     quirks: list[str] | None = None,
     collapses: int = 3,
     export_ready_seconds: float = 1.0,
+    behind_hours: float = 0.0,
 ) -> int:
     """Run the simulator in the foreground until interrupted; 0 on a clean stop.
 
     The clock is live by default: it starts at the real now and moves `speed` (default 1:
     real time) simulated seconds per second, so a client asking for windows up to its own
     "now" keeps being served however long this runs. `live=False` freezes it at the start
-    (`speed` then makes no sense and is refused). Port 0 picks a free port; the URL printed
+    (`speed` then makes no sense and is refused). `behind_hours` starts the clock that many
+    hours before the real now: with a `speed` above 1 it catches up (one simulated hour in a
+    real minute: ``behind_hours=1, speed=61``), so the traffic of that hour arrives while a
+    user watches, up to a now a sync can ask for. Port 0 picks a free port; the URL printed
     says which."""
     quirks = list(quirks or [])
     if "list" in quirks:
@@ -205,12 +210,19 @@ def main(
     if not speed > 0:
         print(f"bsg-simulator: --speed must be > 0, not {speed}", file=sys.stderr)
         return 2
+    if not 0 <= behind_hours <= 24 * 30:
+        print(
+            f"bsg-simulator: --behind-hours must be between 0 and 720, not {behind_hours:g}",
+            file=sys.stderr,
+        )
+        return 2
+    start = datetime.now(UTC) - timedelta(hours=behind_hours) if behind_hours else None
     try:
         config = SimulatorConfig(
             messages=messages, seed=seed, days=days, timezone=timezone, token=token,
             api_key=api_key, live=live, speed=speed, fault_rate=fault_rate,
             latency_ms=latency_ms, rate_limit=rate_limit, quirks=QuirkConfig.parse(quirks),
-            collapses=collapses, export_ready_seconds=export_ready_seconds,
+            collapses=collapses, export_ready_seconds=export_ready_seconds, start=start,
         )  # fmt: skip
         t = time.perf_counter()
         sim = Simulator(config)
