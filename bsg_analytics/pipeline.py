@@ -523,7 +523,7 @@ class _Run:
         report.windows_skipped = len(all_jobs) - len(todo)
         self.progress.start(len(all_jobs), report.windows_skipped)
         writer = WindowWriter(
-            read=lambda path: self.raw_store.read(_meta_path(path)),
+            read=lambda path: self.raw_store.read(meta_path_of(path)),
             write=lambda pages: _write_raw_pages(
                 self.data_dir, pages, self.settings, report, registry=registry
             ),
@@ -746,10 +746,6 @@ def still_open(
     return dict(sorted(out.items()))
 
 
-def _meta_path(body_path: str) -> str:
-    return meta_path_of(body_path)
-
-
 def _write_pages(
     data_dir: DataDir,
     raw_store: RawStore,
@@ -760,7 +756,7 @@ def _write_pages(
 ) -> int:
     if not paths:
         return 0
-    pages: list[RawPage] = [raw_store.read(_meta_path(p)) for p in paths]
+    pages: list[RawPage] = [raw_store.read(meta_path_of(p)) for p in paths]
     return _write_raw_pages(data_dir, pages, settings, report, registry=registry)
 
 

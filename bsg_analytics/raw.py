@@ -119,7 +119,6 @@ CODEC = "zstd"  # what this version writes
 META_SUFFIX = ".meta.json"
 # codec -> the body's suffix; a meta without `codec` is gzip (pages landed before zstd)
 CODECS = {"zstd": ".json.zst", "gzip": ".json.gz"}
-BODY_SUFFIXES = tuple(CODECS.values())
 _local = threading.local()  # a zstd (de)compressor per thread: one is not thread-safe
 
 
@@ -152,10 +151,10 @@ def codec_of(body_path: str) -> str | None:
 
 def meta_path_of(body_path: str) -> str:
     """A page body's `.meta.json` (the body `.json.zst`, or `.json.gz` of older pages)."""
-    for suffix in BODY_SUFFIXES:
-        if body_path.endswith(suffix):
-            return body_path[: -len(suffix)] + META_SUFFIX
-    raise ValueError(f"not a raw page body: {body_path}")
+    codec = codec_of(body_path)
+    if codec is None:
+        raise ValueError(f"not a raw page body: {body_path}")
+    return body_path[: -len(CODECS[codec])] + META_SUFFIX
 
 
 def _aware(ts: datetime) -> datetime:

@@ -2,7 +2,8 @@
 spread over the sync, against a simulator on loopback. Every press ends the sync within
 seconds with exit 130 and the one line that says what is kept and what to do (never lost:
 the sync running on to exit 0; never a failure or a traceback: exit 1, -2), and the next
-sync ends the job. Before the flag (`stop_on_ctrl_c`), 2 presses in 6 were lost."""
+sync ends the job. Before the flag (`stop_on_ctrl_c`), some presses were lost in a loop
+like this one (the sync ran on to exit 0)."""
 
 from __future__ import annotations
 
