@@ -55,7 +55,7 @@ def no_heartbeat():
 
 
 @contextmanager
-def stop_on_ctrl_c() -> Iterator[threading.Event]:
+def stop_on_ctrl_c(enabled: bool = True) -> Iterator[threading.Event]:
     """While inside: the first Ctrl-C (SIGINT) sets the event it yields, which the sync
     checks between jobs and before it finishes (`pipeline.check_stop`) and then ends as
     interrupted; a second one raises KeyboardInterrupt at once.
@@ -65,10 +65,10 @@ def stop_on_ctrl_c() -> Iterator[threading.Event]:
     as a Ctrl-C ignored, the sync running on to exit 0, or an exit 1), and polars keeps a
     SIGINT handler of its own that raises a KeyboardInterrupt from the polars call running
     in any thread, on top of Python's (seen as a second one inside the first one's handler,
-    exit -2 with a traceback). Off the main thread (no handler can be set there) it yields
-    an event nobody sets."""
+    exit -2 with a traceback). Not `enabled` (a Prefect flow run: Prefect handles Ctrl-C),
+    or off the main thread (no handler can be set there), it yields an event nobody sets."""
     stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
+    if not enabled or threading.current_thread() is not threading.main_thread():
         yield stop
         return
 
@@ -123,9 +123,22 @@ def run_sync_command(
         print(f"bsg-analytics: {exc}", file=sys.stderr)
         return 2
     prepare_prefect_env()
+    # on the plain path Ctrl-C is a flag until the command has said how it ended (after the
+    # run too: one pressed as the summary is printed must not end it with a traceback)
+    try:
+        plain = not uses_prefect(settings)
+    except Exception as exc:  # a Prefect configuration it cannot read
+        code, line = describe_failure(exc)
+        print(f"bsg-analytics: {Scrubber(settings.secrets()).scrub(line)}", file=sys.stderr)
+        return code
+    with stop_on_ctrl_c(enabled=plain) as stop:
+        return _run_and_report(settings, since, until, progress, full_refresh, data_dir, stop)
+
+
+def _run_and_report(settings, since, until, progress, full_refresh, data_dir, stop) -> int:
     scrubber = Scrubber(settings.secrets())
     try:
-        report = run_with_display(settings, since, until, progress, full_refresh, data_dir)
+        report = run_with_display(settings, since, until, progress, full_refresh, data_dir, stop)
     except KeyboardInterrupt:
         print(
             "bsg-analytics: interrupted; every window written so far is kept and checkpointed: "
@@ -244,12 +257,15 @@ def run_with_display(
     progress: bool,
     full_refresh: bool = False,
     data_dir: DataDir | None = None,
+    stop: threading.Event | None = None,
 ) -> dict:
-    """The sync, as plain functions or as the Prefect flow (`uses_prefect`); its report."""
+    """The sync, as plain functions or as the Prefect flow (`uses_prefect`); its report.
+    `stop` (`stop_on_ctrl_c`) ends the plain path at its next check; a flow run is left to
+    Prefect's own handling of Ctrl-C."""
     display = RichProgress() if progress and sys.stderr.isatty() else None
     data_dir = data_dir or DataDir(settings.data_dir)
     if not uses_prefect(settings):
-        with display or _null(), stop_on_ctrl_c() as stop:
+        with display or _null():
             report = run_sync(
                 settings, since, until, progress=display, full_refresh=full_refresh,
                 finish=partial(build_warehouse, settings=settings), data_dir=data_dir,

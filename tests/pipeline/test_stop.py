@@ -11,6 +11,7 @@ import threading
 
 import pytest
 
+from bsg_analytics.flows import run as run_module
 from bsg_analytics.flows.run import stop_on_ctrl_c
 from bsg_analytics.pipeline import Progress, run_sync
 from bsg_analytics.state import SyncState
@@ -89,3 +90,24 @@ def test_off_the_main_thread_the_flag_is_never_set_and_no_handler_is_installed()
     t.start()
     t.join()
     assert got == {"handler": before, "stop": False}
+
+
+def test_a_ctrl_c_once_the_run_has_finished_ends_the_command_with_its_summary(
+    tmp_path, monkeypatch, capsys
+):
+    """Pressed as the summary is being printed (the run done): exit 0 and the summary, not a
+    KeyboardInterrupt with a traceback (exit -2, seen in the real-clock test)."""
+    report = {"rows": {"messages": 3}, "since": "2026-11-01T00:00:00+00:00",
+              "until": "2026-11-02T00:00:00+00:00"}  # fmt: skip
+
+    def finished_then_ctrl_c(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return report
+
+    monkeypatch.setattr(run_module, "run_with_display", finished_then_ctrl_c)
+    monkeypatch.setattr(run_module, "uses_prefect", lambda settings: False)
+    before = signal.getsignal(signal.SIGINT)
+    code = run_module.run_sync_command(settings_for(tmp_path / "d"), progress=False)
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("synced 2026-11-01 00:00 .. 2026-11-02 00:00 UTC"), out
+    assert signal.getsignal(signal.SIGINT) is before
