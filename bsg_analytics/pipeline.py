@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 
@@ -43,6 +43,7 @@ from bsg_analytics.storage import DataDir
 from bsg_analytics.streams import REGISTRY, Job, Planning, Registry, RunContext, Written
 from bsg_analytics.transforms.common import TransformReport
 from bsg_client import BSGClient
+from bsg_client.client import clock_gap
 
 log = logging.getLogger("bsg_analytics.sync")
 
@@ -140,6 +141,7 @@ class JobContext:
     data_dir: DataDir | None = None
     registry: Registry = REGISTRY
     stop: threading.Event | None = None  # set: the run was asked to stop (`check_stop`)
+    skew: timedelta = timedelta(0)  # the API's clock minus this machine's (`api_skew`)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "client": None, "data_dir": None, "stop": None}
@@ -158,7 +160,7 @@ class JobContext:
         parallel = self.parallel or self.settings.concurrency
         return run_job(
             job, client, raw_store, self.run_id, parallel=parallel, now=self.now,
-            registry=self.registry,
+            registry=self.registry, skew=self.skew,
         )  # fmt: skip
 
 
@@ -279,6 +281,30 @@ class IncompleteWindow(RuntimeError):
 WINDOW_READS = 3
 
 
+# The API's clock behind this machine's by more than this: the run reads by the API's clock
+# (`api_skew`). Less is absorbed by the windows' safety margin (2 min) and the overlap with
+# the last run (`new_overlap_minutes`), and a Date header's error (a second, plus latency).
+CLOCK_SKEW_TOLERANCE = timedelta(seconds=30)
+
+
+def clock_now(now: datetime | None, skew: timedelta = timedelta(0)) -> datetime:
+    """The run's now: `now` when fixed (tests), else this machine's moved by `skew`."""
+    return now or datetime.now(UTC) + skew
+
+
+def api_skew(client: BSGClient) -> timedelta:
+    """How far the API's clock is behind this machine's (a negative timedelta), when more than
+    `CLOCK_SKEW_TOLERANCE`; else zero. A run then plans, stamps its reads and moves its
+    watermark by the API's clock: its windows end at a moment the API has reached (it refuses
+    one after its own now with a 422), and the next run starts where the API's clock stood.
+    An API ahead of this machine is harmless (windows end earlier than they could) and is not
+    followed."""
+    offset = client.api_clock_offset()
+    if offset is None or offset > -CLOCK_SKEW_TOLERANCE.total_seconds():
+        return timedelta(0)
+    return timedelta(seconds=offset)
+
+
 def run_job(
     job: Job,
     client: BSGClient,
@@ -287,13 +313,14 @@ def run_job(
     parallel: int = 1,
     now: datetime | None = None,
     registry: Registry = REGISTRY,
+    skew: timedelta = timedelta(0),
 ) -> JobOutcome:
     """Extract one job through its stream's `extract`. `parallel` pages of a window may be in
     flight at once; the client's shared limiter bounds the requests in flight across all
     jobs. A window served short of its announced total is read again (each read lands under
     its own raw group), up to `WINDOW_READS` reads; every page landed is handed on."""
     stream = registry[job.stream]
-    started_at = now or datetime.now(UTC)
+    started_at = clock_now(now, skew)
     started = time.perf_counter()
     if stream.planning != Planning.WINDOW:
         result = stream.extract(client, raw_store, job, run_id, parallel=parallel, attempt=1)
@@ -380,8 +407,11 @@ def run_sync(
         own_client = client is None
         client = client or BSGClient.from_settings(settings, transport=transport)
         client.resume()  # a client stopped by an earlier run on it
-        plan = plan_windows(settings, state, since_dt, until_dt, now, registry=registry)
-        run = _Run(settings, state, data_dir, client, plan, now, progress, registry, stop)
+        skew = timedelta(0) if now is not None else api_skew(client)
+        plan = plan_windows(
+            settings, state, since_dt, until_dt, clock_now(now, skew), registry=registry
+        )
+        run = _Run(settings, state, data_dir, client, plan, now, progress, registry, stop, skew)
         try:
             report = run.sync(mapper or thread_mapper(settings.concurrency))
         finally:
@@ -392,6 +422,15 @@ def run_sync(
             finish(data_dir)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _skew_notices(skew: timedelta) -> list[str]:
+    if not skew:
+        return []
+    return [
+        f"the API's clock reads {clock_gap(skew.total_seconds())} behind this machine's: this "
+        "run reads up to the API's now and keeps its times by that clock"
+    ]
 
 
 def _notices_of(plan: Plan) -> list[str]:
@@ -421,10 +460,12 @@ class _Run:
       are kept and written together at the end, then checkpointed.
     """
 
-    def __init__(self, settings, state, data_dir, client, plan, now, progress, registry, stop):
+    def __init__(
+        self, settings, state, data_dir, client, plan, now, progress, registry, stop, skew
+    ):
         self.settings, self.state, self.data_dir = settings, state, data_dir
         self.client, self.plan, self.now, self.registry = client, plan, now, registry
-        self.stop = stop
+        self.stop, self.skew = stop, skew
         self.raw_store = RawStore(data_dir)
         self.checkpoint = state.start_run(plan)
         self.report = SyncReport(
@@ -435,7 +476,7 @@ class _Run:
             lookback=plan.lookback,
             took_over=plan.takes_over,
             retired=plan.retires,
-            notices=_notices_of(plan),
+            notices=_notices_of(plan) + _skew_notices(skew),
         )
         self.progress = _Locked(progress)  # the writer thread reports too
         # campaigns the list jobs saw; those an interrupted run's done jobs saw come with it
@@ -455,7 +496,7 @@ class _Run:
         if not windows:
             return
         index = refresh_index(
-            self.data_dir, windows, load_index(self.data_dir), self.now or datetime.now(UTC),
+            self.data_dir, windows, load_index(self.data_dir), self.clock(),
             self.settings.read_receipt_hours,
         )  # fmt: skip
         save_index(self.data_dir, index)
@@ -465,11 +506,14 @@ class _Run:
         parallel = page_parallel(self.settings.concurrency, len(jobs))
         return JobContext(
             self.settings, self.checkpoint.run_id, self.client, parallel, self.now,
-            self.data_dir, self.registry, self.stop,
+            self.data_dir, self.registry, self.stop, self.skew,
         )  # fmt: skip
 
+    def clock(self) -> datetime:
+        return clock_now(self.now, self.skew)
+
     def _window_written(self, outcome: JobOutcome, rows: int) -> None:
-        read_at = outcome.started_at or datetime.now(UTC)
+        read_at = outcome.started_at or self.clock()
         self.data_dir.barrier()  # its raw pages, landed without an fsync each, on disk
         self.state.mark_done(outcome.job.key, read_at, getattr(outcome.result, "campaigns", None))
         self.report.windows_done += 1
@@ -561,7 +605,7 @@ class _Run:
         if at_end_windows:
             self.data_dir.barrier()  # their raw pages on disk before they are checkpointed
         for outcome in at_end_windows:
-            read_at = outcome.started_at or datetime.now(UTC)
+            read_at = outcome.started_at or self.clock()
             state.mark_done(outcome.job.key, read_at, getattr(outcome.result, "campaigns", None))
             report.windows_done += 1
             report.rereads += outcome.reads - 1
@@ -572,7 +616,7 @@ class _Run:
                 self.context.seen, self.plan.open_campaigns, self.context.not_found
             ),
             rows=report.rows,
-            finished_at=self.now,
+            finished_at=self.clock(),
         )
         self._cleanup(planned)
         _report_unknowns(report)

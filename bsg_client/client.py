@@ -61,6 +61,11 @@ LEGACY_NOT_FOUND = frozenset({20, 30, 40})  # SMS, task, message not found
 LEGACY_REFUSED: Mapping[int, str] = {2: "Invalid API key", 4: "Account blocked"}
 LEGACY_STATUS_MAX_IDS = 100  # ids per POST /rest/sms/getStatus (the description's maxItems)
 BALANCE_PATH = "/api/accounts/balance"
+# asked once, when no answer has told the API's clock yet (`BSGClient.api_clock_offset`)
+CLOCK_PROBE_PATH = BALANCE_PATH
+# the words of the One API's 422 for a window end it has not reached yet ("The filter[to]
+# must be a date before or equal to now."; the export jobs say it of time_in_to)
+AFTER_NOW_WORDS = "before or equal to now"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 3  # same-origin hops followed within one attempt
 USER_AGENT = "bsg-analytics/0.1 (+httpx)"
@@ -292,8 +297,39 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, port)
 
 
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP date (``Date``, ``Retry-After``) as an aware datetime; None when it is not one."""
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def date_offset(date: str, received_at: datetime) -> float | None:
+    """Seconds an answer's ``Date`` header reads ahead of `received_at` (negative: behind);
+    None when it is not an HTTP date."""
+    sent = http_date(date)
+    return None if sent is None else (sent - received_at).total_seconds()
+
+
+def clock_gap(seconds: float) -> str:
+    """A clock difference for people: "42 s", "7 min", "3 h 5 min"."""
+    whole = round(abs(seconds))
+    if whole < 120:
+        return f"{whole} s"
+    hours, minutes = divmod(round(whole / 60), 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds: a number, or an HTTP date (seconds from now, >= 0)."""
+    """``Retry-After`` as seconds: a number, or an HTTP date (seconds from `now`, >= 0: pass
+    the answer's own ``Date``, so a server whose clock differs from this machine's is read
+    right; default this machine's now)."""
     if not value:
         return None
     value = value.strip()
@@ -301,20 +337,15 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         return max(0.0, float(value))
     except ValueError:
         pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
+    when = http_date(value)
     if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def api_message(data: Any) -> str | None:
-    """The API's own words from an error body: ``message`` and ``errors`` (422), or the
-    legacy ``errorDescription``."""
+    """The API's own words from an error body: ``message`` and ``errors`` (422; a field's
+    words that repeat the message are not said twice), or the legacy ``errorDescription``."""
     if not isinstance(data, Mapping):
         return None
     parts = []
@@ -324,10 +355,10 @@ def api_message(data: Any) -> str | None:
     errors = data.get("errors")
     if errors:
         if isinstance(errors, Mapping):
-            parts.extend(
-                f"{k}: {'; '.join(map(str, v)) if isinstance(v, list) else v}"
-                for k, v in errors.items()
-            )
+            for k, v in errors.items():
+                words = "; ".join(map(str, v)) if isinstance(v, list) else str(v)
+                if words not in parts:
+                    parts.append(f"{k}: {words}")
         elif isinstance(errors, list):
             parts.extend(map(str, errors))
         else:
@@ -405,6 +436,7 @@ class BSGClient:
         self._ahead_tried = -2  # the token generation whose renewal ahead was tried
         self._set_token(api_token, issued=False)
         self._cancelled = threading.Event()
+        self._api_date: tuple[str, datetime] | None = None  # the latest Date, when it came
         self._owns_http = http is None
         if http is None:
             pool = max(concurrency, 1) * 2
@@ -753,8 +785,10 @@ class BSGClient:
         family: str = "api",
         validate: Validator | None = None,
         accept_status: AcceptStatus | None = None,
+        retries: int | None = None,
     ) -> ApiResponse:
-        """One call with retries. `family` is ``api`` (bearer) or ``rest`` (X-API-KEY).
+        """One call with retries (`retries`, default ``max_retries``). `family` is ``api``
+        (bearer) or ``rest`` (X-API-KEY).
 
         `validate(data)` returns a reason when a 2xx JSON body is malformed (retried, like a
         truncated body). `accept_status(status, data)` lets legacy REST accept 4xx answers
@@ -774,7 +808,7 @@ class BSGClient:
         attempts = 0
         schedule = _retry_schedule(
             self._backoff_hook,
-            retries=self.max_retries,
+            retries=self.max_retries if retries is None else retries,
             initial=self.backoff_initial_seconds,
             cap=self.backoff_max_seconds,
         )
@@ -838,6 +872,9 @@ class BSGClient:
             raise self._transport_failure(call.label, exc) from None
         with self._stats_lock:
             self.stats.responses[resp.status_code] += 1
+        date = resp.headers.get("date")
+        if date:
+            self._api_date = (date, self.now())
         return resp, body
 
     def _transport_failure(self, label: str, exc: httpx.HTTPError) -> Exception:
@@ -854,7 +891,9 @@ class BSGClient:
         """A 429: the limiter backs off, and the retry waits the answer's ``Retry-After``."""
         self.limiter.on_throttle(slot)
         self._count_retry(str(RATE_LIMIT_STATUS))
-        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        retry_after = parse_retry_after(
+            resp.headers.get("Retry-After"), now=http_date(resp.headers.get("date"))
+        )
         msg = api_message(_safe_json(body))
         return RateLimited(
             self.scrub(f"HTTP 429{': ' + msg if msg else ''}"), retry_after=retry_after
@@ -910,6 +949,31 @@ class BSGClient:
         with self._stats_lock:
             self.stats.retries[reason] += 1
 
+    # the API's clock ---------------------------------------------------------------------
+    def api_clock_offset(self) -> float | None:
+        """Seconds the API's clock reads ahead of this machine's (negative: behind), from the
+        ``Date`` of its latest answer; with none seen yet, one ``GET`` of the balance asks (a
+        single try: its failure, like an API that sends no ``Date``, answers None). ``Date``
+        is whole seconds, stamped before the answer travels: the figure errs towards
+        "behind", by up to a second plus the latency."""
+        if self._api_date is None:
+            try:
+                self.request("GET", CLOCK_PROBE_PATH, retries=0)
+            except BSGCancelled:
+                raise
+            except BSGAPIError as exc:
+                log.debug("could not ask the API's clock: %s", exc)
+        return None if self._api_date is None else date_offset(*self._api_date)
+
+    def _after_now_hint(self) -> str:
+        offset = None if self._api_date is None else date_offset(*self._api_date)
+        behind = (
+            f"the API's clock reads {clock_gap(-offset)} behind this machine's"
+            if offset is not None and offset < -1
+            else "this machine's clock may be ahead of the API's"
+        )
+        return f"{behind}: check this machine's clock, or wait a minute, and run it again"
+
     def _error(self, label: str, status: int, body: bytes, family: str = "api") -> BSGAPIError:
         msg = api_message(_safe_json(body))
         msg = self.scrub(msg) if msg else None
@@ -923,6 +987,8 @@ class BSGClient:
         }.get(status, "unexpected answer")
         cls = BSGAuthError if status in (401, 403) else BSGAPIError
         text = f"{label}: HTTP {status} ({hint})" + (f": {msg}" if msg else "")
+        if status == 422 and msg and AFTER_NOW_WORDS in msg.lower():
+            text += f"; {self._after_now_hint()}"
         return cls(self.scrub(text), endpoint=label, status_code=status, api_message=msg)
 
     def _legacy_refused(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
+from email.utils import formatdate
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from .config import SimulatorConfig
 from .faults import (
@@ -252,6 +253,7 @@ class SimulatorApp:
         if scope["type"] != "http":
             await self.starlette(scope, receive, send)
             return
+        send = self._dated(send)
         cfg = self.sim.config
         path = scope["path"]
         if cfg.latency_ms > 0:
@@ -269,7 +271,21 @@ class SimulatorApp:
         if kind is None:
             await self.starlette(scope, receive, send)
         else:
-            await serve_fault(kind, self.starlette, scope, receive, send, cfg.slow_ms)
+            now = self.sim.clock.now()
+            await serve_fault(kind, self.starlette, scope, receive, send, cfg.slow_ms, now)
+
+    def _dated(self, send: Send) -> Send:
+        """`send` with a ``Date`` header by the simulator's clock on every answer, as a server
+        stamps its own (uvicorn's, by the machine's clock, is off: `server._server`)."""
+        clock = self.sim.clock
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                stamp = formatdate(clock.now_s(), usegmt=True).encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"date", stamp)]}
+            await send(message)
+
+        return dated
 
 
 def create_app(config: SimulatorConfig | Simulator | None = None, **overrides: Any) -> SimulatorApp:

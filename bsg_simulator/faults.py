@@ -122,9 +122,16 @@ async def too_many(send: Send, headers: dict[str, str] | None = None) -> None:
 
 # ------------------------------------------------------------------- faults
 async def serve_fault(
-    kind: str, app: ASGIApp, scope: Scope, receive: Receive, send: Send, slow_ms: float
+    kind: str,
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    slow_ms: float,
+    now: float | None = None,
 ) -> None:
-    """Answer a request the fault plan drew `kind` for (`app` gives the real answer)."""
+    """Answer a request the fault plan drew `kind` for (`app` gives the real answer); `now`
+    is the simulator's clock (a Retry-After date is by it, like the answer's Date)."""
     if kind == "slow":
         await asyncio.sleep(slow_ms / 1000)
         await app(scope, receive, send)
@@ -133,7 +140,7 @@ async def serve_fault(
         if kind == "429_retry_after":
             headers["retry-after"] = "1"
         elif kind == "429_retry_after_date":
-            headers["retry-after"] = formatdate(time.time() + 2, usegmt=True)
+            headers["retry-after"] = formatdate((now or time.time()) + 2, usegmt=True)
         await too_many(send, headers)
     elif kind == "500":
         await send_json(send, 500, {"message": "Server Error"})

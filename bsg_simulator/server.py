@@ -73,6 +73,7 @@ def _server(app: ASGIApp, log_level: str = "warning") -> uvicorn.Server:
         log_level=log_level,
         lifespan="off",
         access_log=False,
+        date_header=False,  # the app stamps Date by the simulator's clock
         timeout_graceful_shutdown=2,
         timeout_keep_alive=30,
     )
