@@ -146,10 +146,12 @@ def read_window(
     run_id: str,
     parallel: int,
     on_page: Callable[[Page], None] | None = None,
+    skim: tuple[str, ...] | None = None,
 ) -> WindowResult:
     """Read every page of one window of a list endpoint, landing each as it arrives; the
-    result says how many came back and whether the window is whole."""
-    pagination = client.paginate(path, params, parallel=parallel)
+    result says how many came back and whether the window is whole. `skim`: the only fields
+    of each record `on_page` reads (the landed body keeps them all)."""
+    pagination = client.paginate(path, params, parallel=parallel, skim=skim)
     for page in pagination:
         result.raw_paths.append(
             land(raw_store, stream, page.response, run_id, result.group, page.seq)

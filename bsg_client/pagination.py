@@ -3,7 +3,8 @@
 Offset pages over a window whose end is pinned in the past, sorted by ``id`` ascending, of
 the configured page size clamped into the endpoint's range (`BSGClient.page_limit_for`):
 
-- each page is yielded as it comes (its raw bytes and parsed body), for the caller to land;
+- each page is yielded as it comes (its raw bytes and parsed body, or with `skim` only the
+  fields of each record that the caller names, beside the id), for the caller to land;
 - a read stops when the offset reaches ``meta.page.total``, on an empty page, on a page
   shorter than the limit when no total is given, and on a page that brings no id unseen in
   this read (a server that ignores ``page[offset]`` would otherwise loop for ever);
@@ -88,7 +89,10 @@ def page_total(data: Any) -> int | None:
 
 
 def _id_of(record: Any, key: str) -> Any:
-    value = record.get(key) if isinstance(record, Mapping) else None
+    # exact types first: the abstract-class checks cost more than the rest of a page's ids
+    value = record.get(key) if type(record) is dict or isinstance(record, Mapping) else None
+    if type(value) is int or type(value) is str:
+        return value
     return value if isinstance(value, Hashable) else None
 
 
@@ -111,6 +115,7 @@ class Pagination:
         id_key: str = "id",
         sort: str = "id",
         way: str = "asc",
+        skim: tuple[str, ...] | None = None,
     ):
         self.client = client
         self.path = path
@@ -122,12 +127,14 @@ class Pagination:
         self.parallel = max(1, parallel)
         self.max_rereads = max_rereads
         self.id_key = id_key
+        # the fields of each record the pages keep decoded (`BSGClient.get_list_page`)
+        self.skim = None if skim is None else tuple(dict.fromkeys((id_key, *skim)))
         self.stats = PageStats()
         self._seq = 0
 
     def _fetch(self, offset: int) -> ApiResponse:
         params = {**self.base_params, "page[offset]": str(offset)}
-        return self.client.get_list_page(self.path, params)
+        return self.client.get_list_page(self.path, params, skim=self.skim)
 
     def _page(
         self, resp: ApiResponse, offset: int, read: int, seen: set[Hashable]

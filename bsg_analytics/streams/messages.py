@@ -136,7 +136,7 @@ def extract_messages_window(
     if honoured is False:
         return read_window(
             client, raw_store, NAME, PATH, window.params(), result, run_id, parallel,
-            partial(note_campaigns, result=result),
+            partial(note_campaigns, result=result), skim=SKIMMED,
         )  # fmt: skip
     return _read_by_channel(
         client, raw_store, window, run_id, result, parallel, attempt, decide=honoured is None
@@ -170,7 +170,7 @@ def _read_by_channel(
             note_campaigns(page, part)
 
         params = {**window.params(), "filter[type]": channel}
-        read_window(client, raw_store, NAME, PATH, params, part, run_id, parallel, on_page)
+        read_window(client, raw_store, NAME, PATH, params, part, run_id, parallel, on_page, SKIMMED)
         parts.append(part)
         strays = sorted(served - {channel})
         if strays:
@@ -199,11 +199,19 @@ def _read_by_channel(
     return combine_reads(result, parts, len(ids))
 
 
+# what the extraction reads of each listed message (`note_campaigns`, `_types`; the paginator
+# the id): the client decodes no more of a page, the writer decodes the landed body whole
+SKIMMED = ("id", "campaign_id", "type")
+
+
 def note_campaigns(page: Page, result: WindowResult) -> None:
     """The campaign of each record and its type, as seen (`RunContext.message_campaigns`);
     a record without a usable campaign id or type is left to the transform."""
     for rec in page.records:
-        if not isinstance(rec, Mapping) or not isinstance(rec.get("type"), str):
+        # an exact dict first: the abstract-class check costs more than the rest of the loop
+        if not (type(rec) is dict or isinstance(rec, Mapping)) or not isinstance(
+            rec.get("type"), str
+        ):
             continue
         try:
             cid = int(rec["campaign_id"])

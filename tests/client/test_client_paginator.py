@@ -157,3 +157,44 @@ def test_early_close_cancels_outstanding_pages():
         it.close()
     time.sleep(0.05)
     assert len(fake.requests) < 40
+
+
+def test_a_skimmed_page_keeps_the_fields_asked_and_lands_its_body_whole():
+    fake = FakeBSG(3)
+    with make_client(fake) as client:
+        (page,) = list(client.paginate("/api/messages", WINDOW, skim=("type",)))
+    assert page.records == [{"id": 1, "type": "rcs"}, {"id": 2, "type": "sms"},
+                            {"id": 3, "type": "sms"}]  # fmt: skip
+    assert page.total == 3 and page.ids == [1, 2, 3]
+    assert b'"created_at"' in page.response.body  # the body as received
+
+
+@pytest.mark.parametrize(
+    ("body", "records", "ids"),
+    [
+        # a record that is no object: the page is decoded whole, the record has no id
+        (b'{"data": [7, {"id": 2, "type": "sms", "x": 1}], "meta": {"page": {"total": 2}}}',
+         [7, {"id": 2, "type": "sms", "x": 1}], [None, 2]),
+        # an id beyond 64 bits is still an id
+        (b'{"data": [{"id": 123456789012345678901234567890}], "meta": {"page": {"total": 1}}}',
+         [{"id": 123456789012345678901234567890}], [123456789012345678901234567890]),
+    ],
+)  # fmt: skip
+def test_a_page_not_of_the_skimmed_shape_is_decoded_whole(body, records, ids):
+    fake = FakeBSG(0)
+    fake.fail(lambda r: httpx.Response(200, content=body))
+    with make_client(fake) as client:
+        (page,) = list(client.paginate("/api/messages", WINDOW, skim=("type",)))
+    assert page.records == records and page.ids == ids
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"data": [{"id": 1}', b'{"data": null}', b"[]", b"<html>502</html>"]
+)
+def test_a_bad_body_is_retried_whether_skimmed_or_not(body):
+    fake = FakeBSG(2)
+    fake.fail(lambda r: httpx.Response(200, content=body))
+    with make_client(fake) as client:
+        (page,) = list(client.paginate("/api/messages", WINDOW, skim=("type",)))
+    assert page.ids == [1, 2]
+    assert client.stats.retries["bad body"] == 1
