@@ -9,6 +9,8 @@ process, every contender in its own subprocess (so its peak RSS is its own):
 - ``pipeline_prefect``: the same command forced through a Prefect flow
   (``--orchestrator prefect``: a temporary API server per run; the difference is Prefect's);
 - ``dlt``: dlt's ``rest_api`` source, offset paginator, same windows, into DuckDB;
+- ``dlt_parquet``: the same source into dlt's ``filesystem`` destination as Parquet files
+  (its fastest mode);
 - ``naive``: ``requests`` + ``pandas.json_normalize`` into Parquet, same windows, sequential;
 
 plus the transform alone against polars' ``read_ndjson`` and ``pandas.json_normalize``, the

@@ -24,7 +24,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--large", action="store_true", help="end to end at 1M messages")
     p.add_argument("--quick", action="store_true", help="tiny sizes, one run each (smoke)")
     p.add_argument("--reps", type=int, default=None, help="runs per measurement (default 2)")
-    p.add_argument("--peer-reps", type=int, default=None, help="runs of dlt/naive (default 1)")
+    p.add_argument(
+        "--peer-reps", type=int, default=None, help="runs of dlt, dlt_parquet and naive (default 1)"
+    )
     p.add_argument("--latencies", default="0,50", help="simulated latencies in ms")
     p.add_argument("--contenders", default=",".join(CONTENDERS))
     p.add_argument("--sections", default=",".join(SECTIONS))

@@ -15,11 +15,14 @@ from bsg_analytics.streams.campaigns import WINDOW_DAYS as CAMPAIGN_WINDOW_DAYS
 
 from .procs import ROOT, TOKEN, VENV_BIN, child_env, run_measured, simulator
 
-CONTENDERS = ("floor", "pipeline", "pipeline_prefect", "dlt", "naive")
+CONTENDERS = ("floor", "pipeline", "pipeline_prefect", "dlt", "dlt_parquet", "naive")
+PEERS = ("dlt", "dlt_parquet", "naive")  # the slow ones: `peer_reps` runs
 # (A, B) pairs reported as A/B, seconds per message
 RATIOS = (
     ("pipeline", "floor"),
+    ("pipeline", "naive"),
     ("dlt", "pipeline"),
+    ("dlt_parquet", "pipeline"),
     ("naive", "pipeline"),
     ("pipeline_prefect", "pipeline"),
     ("pipeline_prefect", "floor"),
@@ -155,11 +158,12 @@ def summarize(runs: list[dict]) -> dict:
     }
 
 
-def per_message_ratio(a: dict, b: dict) -> float | None:
-    """(seconds per message of a) / (seconds per message of b)."""
-    if not a.get("messages") or not b.get("messages"):
+def per_message_ratio(a: dict, b: dict, measure: str = "wall_s") -> float | None:
+    """(seconds per message of a) / (seconds per message of b): wall seconds, or with
+    ``measure="cpu_s"`` the CPU seconds of the contender's own process tree."""
+    if not a.get("messages") or not b.get("messages") or not b.get(measure):
         return None
-    return round((a["wall_s"] / a["messages"]) / (b["wall_s"] / b["messages"]), 2)
+    return round((a[measure] / a["messages"]) / (b[measure] / b["messages"]), 2)
 
 
 def run_e2e(
@@ -192,7 +196,7 @@ def run_e2e(
             runs: dict[str, list[dict]] = {k: [] for k in contenders}
             for rep in range(reps):
                 for kind in contenders:  # interleaved, so drift hits every contender alike
-                    if kind in ("dlt", "naive") and rep >= (peer_reps or reps):
+                    if kind in PEERS and rep >= (peer_reps or reps):
                         continue
                     r = run_contender(kind, sim, work, prefect_home, since, until, spec)
                     runs[kind].append(r)
@@ -203,10 +207,11 @@ def run_e2e(
                         + (f"  ERROR {r['error']}" if r.get("error") else "")
                     )
             summary = {k: summarize(v) for k, v in runs.items()}
-            ratios = {}
+            ratios, cpu_ratios = {}, {}
             for a, b in RATIOS:
                 if a in summary and b in summary:
                     ratios[f"{a}/{b}"] = per_message_ratio(summary[a], summary[b])
+                    cpu_ratios[f"{a}/{b}"] = per_message_ratio(summary[a], summary[b], "cpu_s")
             results["latencies"][str(int(latency))] = {
                 "windows": len(spec["windows"]),
                 "since": str(since),
@@ -214,6 +219,7 @@ def run_e2e(
                 "simulator": sim.banner,
                 "summary": summary,
                 "ratios": ratios,
+                "cpu_ratios": cpu_ratios,
                 "runs": runs,
             }
     return results

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import shutil
 import uuid
@@ -56,6 +57,7 @@ STAGING = "staging"  # beside parquet/, never inside a dataset that readers glob
 WAREHOUSE_FILE = "warehouse.duckdb"
 PARQUET_SUFFIX = ".parquet"
 TMP_PREFIX = ".tmp-"  # `write_bytes`' temporary files, beside their target
+_TMP_SEQ = itertools.count()  # their numbers in this process (`next` is atomic under the GIL)
 PROBE_PREFIX = ".probe-"  # `check_writable`'s probe, under state/
 REBUILD_PREFIX = PARQUET + ".rebuild-"  # D/parquet.rebuild-<id>/: tables being rebuilt
 READY_SUFFIX = ".ready"  # D/parquet.rebuild-<id>.ready: that build is complete
@@ -156,10 +158,16 @@ class DataDir:
         being on disk makes it durable (raw pages: one barrier per window, not one fsync
         per file, `RawStore.write`)."""
         if self.is_local:
-            parent = Path(path).parent
-            parent.mkdir(parents=True, exist_ok=True)
-            tmp = parent / f".tmp-{uuid.uuid4().hex}"
-            with open(tmp, "wb") as fh:
+            # a name unique to this process and write, without a system call for randomness;
+            # the folder is made when the first open finds it missing (one call per file
+            # saved: a raw page lands two files, a thousand pages a run)
+            tmp = f"{os.path.dirname(path)}/{TMP_PREFIX}{os.getpid()}-{next(_TMP_SEQ)}"
+            try:
+                fh = open(tmp, "wb")  # noqa: SIM115 (closed below, after the retry)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                fh = open(tmp, "wb")  # noqa: SIM115
+            with fh:
                 fh.write(data)
                 if durable:
                     fh.flush()
