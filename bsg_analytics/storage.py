@@ -161,11 +161,12 @@ class DataDir:
             # a name unique to this process and write, without a system call for randomness;
             # the folder is made when the first open finds it missing (one call per file
             # saved: a raw page lands two files, a thousand pages a run)
-            tmp = f"{os.path.dirname(path)}/{TMP_PREFIX}{os.getpid()}-{next(_TMP_SEQ)}"
+            parent = os.path.dirname(path) or "."
+            tmp = f"{parent}/{TMP_PREFIX}{os.getpid()}-{next(_TMP_SEQ)}"
             try:
                 fh = open(tmp, "wb")  # noqa: SIM115 (closed below, after the retry)
             except FileNotFoundError:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
+                os.makedirs(parent, exist_ok=True)
                 fh = open(tmp, "wb")  # noqa: SIM115
             with fh:
                 fh.write(data)
