@@ -8,14 +8,23 @@ import re
 import shutil
 import sys
 import uuid
+from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 
 from bsg_analytics.streams.campaigns import WINDOW_DAYS as CAMPAIGN_WINDOW_DAYS
 
-from .procs import ROOT, TOKEN, VENV_BIN, child_env, run_measured, simulator
+from .procs import ROOT, TOKEN, VENV_BIN, child_env, prefect_server, run_measured, simulator
 
-CONTENDERS = ("floor", "pipeline", "pipeline_prefect", "dlt", "dlt_parquet", "naive")
+CONTENDERS = (
+    "floor",
+    "pipeline",
+    "pipeline_prefect",
+    "pipeline_prefect_server",
+    "dlt",
+    "dlt_parquet",
+    "naive",
+)
 PEERS = ("dlt", "dlt_parquet", "naive")  # the slow ones: `peer_reps` runs
 # (A, B) pairs reported as A/B, seconds per message
 RATIOS = (
@@ -25,6 +34,7 @@ RATIOS = (
     ("dlt_parquet", "pipeline"),
     ("naive", "pipeline"),
     ("pipeline_prefect", "pipeline"),
+    ("pipeline_prefect_server", "pipeline"),
     ("pipeline_prefect", "floor"),
 )
 _SUMMARY = re.compile(r"synced(?: .*? UTC)? in ([\d.]+)s: ([^;]*);")
@@ -49,7 +59,9 @@ def windows_for(since: date, until: date, sim_now, window_days: int) -> list[lis
     ]
 
 
-def _pipeline_env(base_url: str, data_dir: Path, prefect_home: Path) -> dict[str, str]:
+def _pipeline_env(
+    base_url: str, data_dir: Path, prefect_home: Path, prefect_api: str | None = None
+) -> dict[str, str]:
     env = child_env(
         {
             "BSG_API_URL": base_url,
@@ -64,6 +76,8 @@ def _pipeline_env(base_url: str, data_dir: Path, prefect_home: Path) -> dict[str
         }
     )
     env.pop("PREFECT_API_URL", None)  # no server: `auto` runs the plain pipeline
+    if prefect_api is not None:
+        env["PREFECT_API_URL"] = prefect_api  # a running server, as a deployment has
     return env
 
 
@@ -87,18 +101,22 @@ def sync_command(
     until: date | None,
     cwd: Path,
     orchestrator: str = "auto",
+    prefect_api: str | None = None,
 ) -> dict:
     """`bsg-analytics sync` as a measured subprocess: as a user runs it (`auto`: no Prefect
     server configured, so the plain pipeline) or forced through a Prefect flow (`prefect`:
-    a temporary API server per run)."""
+    a temporary API server per run, or the running server at `prefect_api`)."""
     cmd = [str(VENV_BIN / "bsg-analytics"), "sync", "--no-progress", "--orchestrator", orchestrator]
     if since:
         cmd += ["--since", since.isoformat()]
     if until:
         cmd += ["--until", until.isoformat()]
     cpu0 = sim.cpu_s()
-    m = run_measured(cmd, _pipeline_env(sim.base_url, data_dir, prefect_home), cwd=cwd)
-    kind = "pipeline_prefect" if orchestrator == "prefect" else "pipeline"
+    env = _pipeline_env(sim.base_url, data_dir, prefect_home, prefect_api)
+    m = run_measured(cmd, env, cwd=cwd)
+    kind = "pipeline" if orchestrator != "prefect" else "pipeline_prefect"
+    if prefect_api is not None:
+        kind += "_server"
     out = {"kind": kind, **m.as_dict(), "sim_cpu_s": round(sim.cpu_s() - cpu0, 3)}
     out.update(parse_sync_output(m.stdout))
     if m.returncode != 0:
@@ -107,15 +125,23 @@ def sync_command(
 
 
 def run_contender(
-    kind: str, sim, work: Path, prefect_home: Path, since: date, until: date, spec: dict
+    kind: str,
+    sim,
+    work: Path,
+    prefect_home: Path,
+    since: date,
+    until: date,
+    spec: dict,
+    prefect_api: str | None = None,
 ) -> dict:
     run_dir = work / f"{kind}-{uuid.uuid4().hex[:8]}"
     run_dir.mkdir(parents=True)
     try:
-        if kind in ("pipeline", "pipeline_prefect"):
-            orchestrator = "prefect" if kind == "pipeline_prefect" else "auto"
+        if kind.startswith("pipeline"):
+            orchestrator = "auto" if kind == "pipeline" else "prefect"
+            api = prefect_api if kind == "pipeline_prefect_server" else None
             return sync_command(
-                sim, run_dir / "data", prefect_home, since, until, run_dir, orchestrator
+                sim, run_dir / "data", prefect_home, since, until, run_dir, orchestrator, api
             )
         child_spec = {**spec, "out_dir": str(run_dir), "since": str(since), "until": str(until)}
         env = _pipeline_env(sim.base_url, run_dir / "data", prefect_home)
@@ -177,6 +203,18 @@ def run_e2e(
     peer_reps: int | None = None,
 ) -> dict:
     """`peer_reps` (default `reps`) bounds the runs of dlt and naive, the slow ones."""
+    with ExitStack() as stack:
+        api = None
+        if "pipeline_prefect_server" in contenders:
+            api = stack.enter_context(prefect_server(prefect_home / "server"))
+            log(f"prefect server: {api}")
+            warm_prefect(prefect_home, work, log, api)
+        return _run_e2e(
+            messages, latencies, contenders, reps, work, prefect_home, log, peer_reps, api
+        )
+
+
+def _run_e2e(messages, latencies, contenders, reps, work, prefect_home, log, peer_reps, api):
     d = _defaults()
     results: dict = {"messages_asked": messages, "settings": d, "latencies": {}}
     for latency in latencies:
@@ -198,7 +236,7 @@ def run_e2e(
                 for kind in contenders:  # interleaved, so drift hits every contender alike
                     if kind in PEERS and rep >= (peer_reps or reps):
                         continue
-                    r = run_contender(kind, sim, work, prefect_home, since, until, spec)
+                    r = run_contender(kind, sim, work, prefect_home, since, until, spec, api)
                     runs[kind].append(r)
                     log(
                         f"  rep {rep + 1} {kind:15s} {r['wall_s']:8.2f}s "
@@ -225,18 +263,20 @@ def run_e2e(
     return results
 
 
-def warm_prefect(prefect_home: Path, work: Path, log) -> None:
-    """One small sync so Prefect's database exists before anything is timed."""
+def warm_prefect(prefect_home: Path, work: Path, log, prefect_api: str | None = None) -> None:
+    """One small sync so Prefect's database exists before anything is timed (that of the
+    temporary server, or of the running one at `prefect_api`)."""
     with simulator(2_000) as sim:
         run_dir = work / "warmup"
         run_dir.mkdir(parents=True, exist_ok=True)
         until = sim.now.date()
         r = sync_command(
             sim, run_dir / "data", prefect_home, until - timedelta(days=3), until, run_dir,
-            orchestrator="prefect",
+            orchestrator="prefect", prefect_api=prefect_api,
         )  # fmt: skip
         shutil.rmtree(run_dir, ignore_errors=True)
-        log(f"prefect warm-up: {r['wall_s']:.1f}s rc={r['returncode']}")
+        log(f"prefect warm-up{' (server)' if prefect_api else ''}: {r['wall_s']:.1f}s "
+            f"rc={r['returncode']}")  # fmt: skip
 
 
 def _incremental(n: int, days: int, data: Path, run_dir: Path, prefect_home: Path, reps, log):

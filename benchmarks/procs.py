@@ -210,3 +210,44 @@ def _wait_ready(url: str, deadline: float) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+@contextmanager
+def prefect_server(prefect_home: Path):
+    """`prefect server start` on a free loopback port, in its own process (what a deployment's
+    worker talks to): yields its API URL once it answers, stops it on exit."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    env = child_env({"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_API_PORT": str(port)})
+    env.pop("PREFECT_API_URL", None)
+    cmd = [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with tempfile.NamedTemporaryFile("w+", suffix=".log") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        url = f"http://127.0.0.1:{port}/api"
+        try:
+            deadline = time.monotonic() + 180
+            while not _answers(f"{url}/health"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    text = Path(log.name).read_text()
+                    raise RuntimeError(f"prefect server did not start: {text}")
+                time.sleep(0.25)
+            yield url
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # loopback only
+            return resp.status == 200
+    except OSError:
+        return False

@@ -9,7 +9,7 @@ TARGETS = {
     "e2e_vs_floor": "end to end within 1.3x of the floor at 50 ms",
     "cpu_vs_floor": "backfill client CPU at most 2x the bare download's, and below the naive "
     "script's (0 ms)",
-    "prefect": "a Prefect flow run within 1.3x of the plain run (wall, 0 ms)",
+    "prefect": "a Prefect flow run within 1.3x of the plain run (wall, 0 ms, a running server)",
     "transform": "transform within 1.5x of the parsing floor (polars read_ndjson of the pages)",
     "rss": "peak RSS < 1 GiB at 1M messages, flat from 100k to 1M",
     "views": "each metric view within 2x of a plain scan of the same files (same columns)",
@@ -54,9 +54,14 @@ def targets(results: dict) -> dict[str, tuple[bool | None, str]]:
             f"x{c0['pipeline/floor']} of the floor's CPU per message, x{_f(naive)} of the "
             "naive script's",
         )
-    prefect0 = lat.get("0", {}).get("ratios", {}).get("pipeline_prefect/pipeline")
-    if prefect0 is not None:
-        out["prefect"] = (prefect0 <= 1.3, f"x{prefect0} of the plain run's wall time")
+    r0 = lat.get("0", {}).get("ratios", {})
+    served = r0.get("pipeline_prefect_server/pipeline")
+    if served is not None:
+        out["prefect"] = (
+            served <= 1.3,
+            f"x{served} of the plain run's wall time with a running Prefect server "
+            f"(x{_f(r0.get('pipeline_prefect/pipeline'))} with a temporary one per run)",
+        )
     tr = results.get("transform", {}).get("ratios", {})
     judged = tr.get("transform/read_ndjson_pages")
     if judged is not None:
@@ -134,6 +139,9 @@ def write(results: dict, path: Path, notes: Path | None = None) -> str:
             "a thread pool), extract + raw landing + transform + Parquet merge + warehouse "
             "build, and it also reads the campaign list and every campaign's detail, which the "
             "others do not;",
+            "- **pipeline_prefect_server**: the same command through a Prefect flow on a "
+            "Prefect server that is already running (`PREFECT_API_URL`, as a deployment's "
+            "worker has; the server started once by the benchmark);",
             "- **pipeline_prefect**: the same command through a Prefect flow "
             "(`--orchestrator prefect`, a temporary API server started by the run);",
             "- **dlt**: `rest_api` source, offset paginator, `parallelized` resources, "
