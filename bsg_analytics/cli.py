@@ -16,7 +16,36 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # docstrings are wrapped at 100 columns: markdown joins their lines into paragraphs
+    rich_markup_mode="markdown",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"bsg-analytics {version('bsg-analytics')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """BSG SMS/RCS message statuses, campaigns and spend as Parquet tables and DuckDB views."""
+
+
+def _env(text: str, name: str) -> str:
+    """An option's help naming the setting it overrides (one place for the spelling)."""
+    return f"{text} [env: {name}]"
+
 
 DataDirOpt = Annotated[
     str | None,
@@ -42,6 +71,16 @@ def _data_dir(settings):
         raise fail(str(exc), 2) from None
 
 
+def _synced(settings):
+    """The data directory of a command that reads a sync's tables; one that holds none is
+    one line and exit 3 (as `status` says it), not an empty warehouse made on the spot."""
+    directory = _data_dir(settings)
+    missing = directory.nothing_synced()
+    if missing:
+        raise fail(missing, 3)
+    return directory
+
+
 def _settings(**overrides):
     from bsg_analytics.settings import SettingsError, load_settings
 
@@ -65,25 +104,60 @@ def demo(
 
 @app.command()
 def sync(
-    since: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: from saved state")] = None,
-    until: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: now")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="first day to read, YYYY-MM-DD in the account's time zone; default: from "
+            "the saved state (90 days back on a new data directory)"
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="day to stop before, YYYY-MM-DD (exclusive); default: now"),
+    ] = None,
     data_dir: DataDirOpt = None,
-    api_url: Annotated[str | None, typer.Option(help="[env: BSG_API_URL]")] = None,
-    rest_url: Annotated[str | None, typer.Option(help="[env: BSG_REST_URL]")] = None,
-    timezone: Annotated[str | None, typer.Option(help="[env: BSG_TIMEZONE]")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="[env: BSG_CONCURRENCY]")] = None,
-    window_days: Annotated[int | None, typer.Option(help="[env: BSG_WINDOW_DAYS]")] = None,
-    lookback_hours: Annotated[int | None, typer.Option(help="[env: BSG_LOOKBACK_HOURS]")] = None,
+    api_url: Annotated[
+        str | None, typer.Option(help=_env("base URL of the One API", "BSG_API_URL"))
+    ] = None,
+    rest_url: Annotated[
+        str | None, typer.Option(help=_env("base URL of the legacy REST API", "BSG_REST_URL"))
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(help=_env("the account's time zone, e.g. Europe/Kyiv", "BSG_TIMEZONE")),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help=_env("requests in flight at most", "BSG_CONCURRENCY"))
+    ] = None,
+    window_days: Annotated[
+        int | None,
+        typer.Option(help=_env("days per window of /api/messages", "BSG_WINDOW_DAYS")),
+    ] = None,
+    lookback_hours: Annotated[
+        int | None,
+        typer.Option(
+            help=_env(
+                "hours an incremental run re-reads behind the watermark", "BSG_LOOKBACK_HOURS"
+            )
+        ),
+    ] = None,
     lookback: Annotated[
         str | None,
         typer.Option(
-            help="adaptive (re-read what can still change) or fixed (the whole look-back) "
-            "[env: BSG_LOOKBACK]"
+            help=_env(
+                "adaptive (re-read what can still change) or fixed (the whole look-back)",
+                "BSG_LOOKBACK",
+            )
         ),
     ] = None,
     orchestrator: Annotated[
         str | None,
-        typer.Option(help="auto, prefect or plain [env: BSG_ORCHESTRATOR]"),
+        typer.Option(
+            help=_env(
+                "auto (a Prefect flow when a Prefect server is configured), prefect or plain",
+                "BSG_ORCHESTRATOR",
+            )
+        ),
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     full_refresh: Annotated[
@@ -98,6 +172,15 @@ def sync(
         bool,
         typer.Option("--dry-run", help="print the plan of this sync and stop; calls no API"),
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="print the run's report as JSON instead of the summary"),
+    ] = False,
+    log_level: Annotated[
+        str | None,
+        typer.Option(help="show the log on stderr from this level: debug, info, warning, error"),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="--log-level info")] = False,
 ) -> None:
     """Extract from the BSG API, transform, load, and build the warehouse. An interrupted
     sync is continued by the next one asked the same."""
@@ -123,6 +206,8 @@ def sync(
         progress=progress,
         full_refresh=full_refresh,
         dry_run=dry_run,
+        as_json=as_json,
+        log_level=log_level or ("info" if verbose else None),
     )
     raise typer.Exit(code)
 
@@ -145,7 +230,7 @@ def reset(
     data_dir: DataDirOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
 ) -> None:
-    """Set the sync state aside (under D/state/aside-<time>/) so the next sync reads from the
+    """Set the sync state aside (under D/state/aside-TIME/) so the next sync reads from the
     start again. Raw pages and tables are kept; nothing is deleted."""
     settings = _settings(data_dir=data_dir)
     if not yes and sys.stdin.isatty():
@@ -228,12 +313,40 @@ def sql(
     query: Annotated[str, typer.Argument(help="SQL to run on the warehouse")],
     data_dir: DataDirOpt = None,
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json")] = "table",
+    max_rows: Annotated[
+        int | None,
+        typer.Option(help="rows to print at most; 0: all (default: 100 as a table, all else)"),
+    ] = None,
 ) -> None:
-    """Run a query on the warehouse and print the result."""
+    """Run a query on the warehouse and print the result (`views` lists what there is)."""
     settings = _settings(data_dir=data_dir)
+    directory = _synced(settings)
     from bsg_analytics.warehouse import run_sql_command
 
-    raise typer.Exit(run_sql_command(settings, query, format, data_dir=_data_dir(settings)))
+    raise typer.Exit(
+        run_sql_command(settings, query, format, data_dir=directory, max_rows=max_rows)
+    )
+
+
+@app.command()
+def views() -> None:
+    """List the tables and views `sql` can query, each with what one row is."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table as RichTable
+
+    from bsg_analytics.schemas.tables import TABLES
+    from bsg_analytics.warehouse import view_definitions
+
+    out = RichTable(show_lines=False, box=None, padding=(0, 2, 0, 0))
+    out.add_column("name", no_wrap=True, style="bold")
+    out.add_column("kind", no_wrap=True)
+    out.add_column("one row is", overflow="fold")
+    for name, table in TABLES.items():
+        out.add_row(escape(name), "table", escape(table.description))
+    for name, text in view_definitions().items():
+        out.add_row(escape(name), "view", escape(text.removeprefix("one row ").strip()))
+    Console().print(out)
 
 
 @app.command()
@@ -261,9 +374,10 @@ def report(
 ) -> None:
     """Write a self-contained HTML report with charts of the metrics."""
     settings = _settings(data_dir=data_dir)
+    directory = _synced(settings)
     from bsg_analytics.report import run_report_command
 
-    raise typer.Exit(run_report_command(settings, output, data_dir=_data_dir(settings)))
+    raise typer.Exit(run_report_command(settings, output, data_dir=directory))
 
 
 @app.command()

@@ -145,6 +145,22 @@ class DataDir:
         `warehouse_path=` or `BSG_WAREHOUSE_PATH` override both."""
         return self._warehouse_path
 
+    def nothing_synced(self) -> str | None:
+        """Why there is nothing here to query, in one line (no such directory, or one that
+        holds neither a sync's state nor a table); None when there is. The commands that
+        read (`sql`, `report`) say it rather than make an empty warehouse."""
+        if not self.fs.exists(self.path()):
+            return (
+                f"no data directory at {self.uri()}: `bsg-analytics sync -d {self.uri()}` (or "
+                "`demo`) makes one; -d or BSG_DATA_DIR names another"
+            )
+        if not (self.fs.exists(self.path(STATE)) or self.fs.exists(self.path(PARQUET))):
+            return (
+                f"{self.uri()} holds no sync yet (no state/ and no parquet/): run "
+                f"`bsg-analytics sync -d {self.uri()}` first, or give -d the data directory"
+            )
+        return None
+
     # files ------------------------------------------------------------------------------
     def exists(self, path: str) -> bool:
         return self.fs.exists(path)

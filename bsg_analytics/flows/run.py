@@ -7,6 +7,8 @@ credentials missing; 3 credentials refused; 4 another sync holds the data direct
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import signal
 import sys
@@ -40,6 +42,22 @@ def prepare_prefect_env(verbose: bool = False) -> None:
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         logging.getLogger("stamina").setLevel(logging.ERROR)
+
+
+# `sync --log-level` names; `-v` is info
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+              "error": logging.ERROR}  # fmt: skip
+
+
+def show_log(level: int) -> None:
+    """The pipeline's and the client's log records at `level` and above, one line each on
+    stderr (their texts are scrubbed of secrets where they are made)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("bsg_analytics", "bsg_client"):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.addHandler(handler)
 
 
 @contextmanager
@@ -101,7 +119,22 @@ def run_sync_command(
     *,
     full_refresh: bool = False,
     dry_run: bool = False,
+    as_json: bool = False,
+    log_level: str | None = None,
 ) -> int:
+    """`bsg-analytics sync`: the exit code; the summary line (or with `as_json` the run's
+    report as JSON) on stdout, notes and errors one line each on stderr. `log_level` (a
+    `LOG_LEVELS` name) shows the pipeline's and the client's log on stderr."""
+    if log_level is not None:
+        level = LOG_LEVELS.get(log_level.lower())
+        if level is None:
+            print(
+                f"bsg-analytics: --log-level must be one of {', '.join(LOG_LEVELS)}, "
+                f"got {log_level!r}",
+                file=sys.stderr,
+            )
+            return 2
+        show_log(level)
     today = datetime.now(settings.zone).date()
     problem = check_range(since, until, today)
     if problem:
@@ -122,7 +155,7 @@ def run_sync_command(
     except SettingsError as exc:
         print(f"bsg-analytics: {exc}", file=sys.stderr)
         return 2
-    prepare_prefect_env()
+    prepare_prefect_env(verbose=log_level is not None)
     # on the plain path Ctrl-C is a flag until the command has said how it ended (after the
     # run too: one pressed as the summary is printed must not end it with a traceback)
     try:
@@ -132,10 +165,14 @@ def run_sync_command(
         print(f"bsg-analytics: {Scrubber(settings.secrets()).scrub(line)}", file=sys.stderr)
         return code
     with stop_on_ctrl_c(enabled=plain) as stop:
-        return _run_and_report(settings, since, until, progress, full_refresh, data_dir, stop)
+        return _run_and_report(
+            settings, since, until, progress, full_refresh, data_dir, stop, as_json
+        )
 
 
-def _run_and_report(settings, since, until, progress, full_refresh, data_dir, stop) -> int:
+def _run_and_report(
+    settings, since, until, progress, full_refresh, data_dir, stop, as_json=False
+) -> int:
     scrubber = Scrubber(settings.secrets())
     try:
         report = run_with_display(settings, since, until, progress, full_refresh, data_dir, stop)
@@ -153,7 +190,10 @@ def _run_and_report(settings, since, until, progress, full_refresh, data_dir, st
         code, line = describe_failure(exc)
         print(f"bsg-analytics: {scrubber.scrub(line)}", file=sys.stderr)
         return code
-    print(summary_line(report))
+    if as_json:
+        print(json.dumps(report, default=str, ensure_ascii=False))
+    else:
+        print(summary_line(report))
     for line in report.get("notices", ()):
         print(f"bsg-analytics: note: {scrubber.scrub(line)}", file=sys.stderr)
     return 0
@@ -172,8 +212,20 @@ def print_plan(settings: Settings, since, until, full_refresh: bool) -> int:
     return 0
 
 
+def _rows_part(table: str, n: int, new: int | None) -> str:
+    """A table's rows in the summary: written, and of those how many are keys new to it."""
+    if new is None:
+        return f"{table} {n}"
+    return f"{table} {n} ({'all' if new == n else new} new)"
+
+
 def summary_line(report: dict) -> str:
-    rows = ", ".join(f"{k} {v}" for k, v in sorted(report.get("rows", {}).items()) if v)
+    """The one line a sync ends with: its range, rows per table (with the keys new to each
+    table), quarantine, speed, and how it ran."""
+    new = report.get("rows_new", {})
+    rows = ", ".join(
+        _rows_part(k, v, new.get(k)) for k, v in sorted(report.get("rows", {}).items()) if v
+    )
     span = ""
     if report.get("since") and report.get("until"):
         a = datetime.fromisoformat(report["since"]).astimezone(UTC)

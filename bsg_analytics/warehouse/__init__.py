@@ -85,6 +85,7 @@ from bsg_analytics.storage import PARQUET
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+    from rich.console import Console
 
     from bsg_analytics.storage import DataDir
 
@@ -241,6 +242,22 @@ def _templates() -> dict[str, str]:
             raise RuntimeError(f"view templates read each other in a cycle: {sorted(found)}")
         order.append(ready[0])
     return {name: found[name] for name in order}
+
+
+def view_definitions() -> dict[str, str]:
+    """Each view's definition in one line, in creation order: the first sentence of its
+    template's header comment (what `bsg-analytics views` lists), placeholders as written."""
+    out = {}
+    for name, text in _templates().items():
+        lines = []
+        for line in text.splitlines():
+            if not line.startswith("--"):
+                break
+            lines.append(line[2:].strip())
+        words = " ".join(lines).removeprefix(f"{name}:").strip()
+        end = re.search(r"\.(\s|$)", words)
+        out[name] = words[: end.start() + 1] if end else words
+    return out
 
 
 @cache
@@ -751,6 +768,18 @@ def _cell(value: Any) -> str:
     return str(plain)
 
 
+def display_cell(value: Any) -> str:
+    """A value as a table shows it: `_cell`, with a float rounded for the eye (6 significant
+    digits, no exponent below a million, whole with thousands separators above). csv and
+    json keep every digit."""
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        if abs(value) >= 1e6:
+            return f"{value:,.0f}"
+        text = f"{value:.6g}"
+        return text if "e" not in text or abs(value) < 1e-4 else f"{value:f}".rstrip("0")
+    return _cell(value)
+
+
 def json_rows(table: pa.Table) -> list[dict[str, Any]]:
     """A result's rows as JSON-ready dicts: decimals as strings (exact), times in ISO 8601
     (what `--format json` prints and a Prefect artifact takes)."""
@@ -766,6 +795,7 @@ class Rows:
     columns: list[str]
     numeric: list[bool]
     rows: list[tuple]
+    more: bool = False  # rows beyond `rows` were left out (`query_rows(max_rows=...)`)
 
     @classmethod
     def from_arrow(cls, table: pa.Table) -> Rows:
@@ -788,9 +818,14 @@ _NUMERIC_TYPE = re.compile(
 
 
 def query_rows(
-    data_dir: DataDir, sql: str, settings: Settings | None = None, params: list | None = None
+    data_dir: DataDir,
+    sql: str,
+    settings: Settings | None = None,
+    params: list | None = None,
+    max_rows: int | None = None,
 ) -> Rows:
-    """`query`, as plain Python values: DuckDB's own rows, no pyarrow (`sql` starts faster)."""
+    """`query`, as plain Python values: DuckDB's own rows, no pyarrow (`sql` starts faster);
+    at most `max_rows` of them (`Rows.more` says whether there were more)."""
     import duckdb
 
     con = connect(data_dir, settings=settings)
@@ -799,7 +834,10 @@ def query_rows(
         if relation is None:  # a statement without a result set
             return Rows([], [], [])
         numeric = [bool(_NUMERIC_TYPE.match(str(t).upper())) for t in relation.types]
-        return Rows(list(relation.columns), numeric, relation.fetchall())
+        if max_rows is None:
+            return Rows(list(relation.columns), numeric, relation.fetchall())
+        rows = relation.limit(max_rows + 1).fetchall()  # the limit is pushed into the plan
+        return Rows(list(relation.columns), numeric, rows[:max_rows], len(rows) > max_rows)
     except duckdb.Error as exc:
         raise WarehouseError(_one_line(exc)) from None
     finally:
@@ -826,22 +864,47 @@ def format_result(result: pa.Table | Rows, fmt: str) -> str:
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def print_table(result: pa.Table | Rows, title: str | None = None) -> None:
-    """Print a result as a rich table (everything from the data escaped)."""
+def print_table(
+    result: pa.Table | Rows, title: str | None = None, console: Console | None = None
+) -> None:
+    """Print a result as a rich table (everything from the data escaped), long cells wrapped;
+    one too wide for the terminal even so is folded into one block per record, column names
+    down the left (as ``duckdb -line`` does), so no value is cut to "…"."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table as RichTable
 
     table = _as_rows(result)
+    console = console or Console()
     out = RichTable(show_lines=False, title=title)
     for name, numeric in zip(table.columns, table.numeric, strict=True):
         out.add_column(escape(name), justify="right" if numeric else "left")
-    for row in table.rows:
-        out.add_row(*(escape(_cell(v)) for v in row))
-    console = Console()
-    console.print(out)
+    cells = [[escape(display_cell(v)) for v in row] for row in table.rows]
+    for row in cells:
+        out.add_row(*row)
+    # the narrowest the table can be with every cell wrapped at its words (a measure is
+    # capped at the options' width: lift the cap); narrower, rich would cut cells to "…"
+    least = console.measure(out, options=console.options.update(max_width=1_000_000)).minimum
+    if table.rows and least > console.width:
+        if title:
+            console.print(title, style="italic")
+        for i, row in enumerate(cells, 1):
+            block = RichTable.grid(padding=(0, 2))
+            block.add_column(style="bold", no_wrap=True)
+            block.add_column(overflow="fold")
+            for name, value in zip(table.columns, row, strict=True):
+                block.add_row(escape(name), value)
+            console.rule(f"record {i}", align="left", style="dim")
+            console.print(block)
+    else:
+        console.print(out)
     n = len(table.rows)
-    console.print(f"{n} row{'s' if n != 1 else ''}", style="dim")
+    more = "; more were left out (--max-rows N shows N, 0 all)" if table.more else ""
+    console.print(f"{n:,} row{'s' if n != 1 else ''}{more}", style="dim")
+
+
+# rows `sql` prints as a table unless told (--max-rows); csv and json print all unless told
+TABLE_MAX_ROWS = 100
 
 
 def run_sql_command(
@@ -850,8 +913,10 @@ def run_sql_command(
     fmt: str = "table",
     *,
     data_dir: DataDir | None = None,
+    max_rows: int | None = None,
 ) -> int:
-    """`bsg-analytics sql`: print the result; a failure is one line on stderr and exit 1."""
+    """`bsg-analytics sql`: print the result (at most `max_rows` rows: None is the format's
+    default, 0 all); a failure is one line on stderr and exit 1."""
     from bsg_analytics.storage import DataDir
 
     fmt = (fmt or "table").lower()
@@ -861,8 +926,14 @@ def run_sql_command(
             file=sys.stderr,
         )
         return 2
+    if max_rows is not None and max_rows < 0:
+        print(f"bsg-analytics: --max-rows must be 0 (all) or more, got {max_rows}", file=sys.stderr)
+        return 2
+    limit = (TABLE_MAX_ROWS if fmt == "table" else None) if max_rows is None else max_rows or None
     try:
-        result = query_rows(data_dir or DataDir(settings.data_dir), query_text, settings)
+        result = query_rows(
+            data_dir or DataDir(settings.data_dir), query_text, settings, max_rows=limit
+        )
     except WarehouseError as exc:
         print(f"bsg-analytics: {exc}", file=sys.stderr)
         return 1

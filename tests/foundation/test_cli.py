@@ -37,3 +37,44 @@ def test_unwritable_data_dir_fails_at_once_with_one_line(monkeypatch, tmp_path):
     assert result.exit_code == 2
     assert "is not writable" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_version_and_short_help():
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"bsg-analytics {version('bsg-analytics')}\n"
+    for args in (["-h"], ["sync", "-h"], ["sql", "-h"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "Usage: " in result.output, args
+
+
+def test_every_sync_setting_option_says_what_it_is_and_its_variable():
+    """Each option that overrides a setting has words of its own and names its BSG_ variable."""
+    import re
+
+    text = " ".join(runner.invoke(app, ["sync", "-h"], env={"COLUMNS": "200"}).output.split())
+    for flag, var in [
+        ("--api-url", "BSG_API_URL"), ("--rest-url", "BSG_REST_URL"),
+        ("--timezone", "BSG_TIMEZONE"), ("--concurrency", "BSG_CONCURRENCY"),
+        ("--window-days", "BSG_WINDOW_DAYS"), ("--lookback-hours", "BSG_LOOKBACK_HOURS"),
+        ("--lookback", "BSG_LOOKBACK"), ("--orchestrator", "BSG_ORCHESTRATOR"),
+        ("--data-dir", "BSG_DATA_DIR"),
+    ]:  # fmt: skip
+        found = re.search(rf"{flag}\b[^│]*?<\w+>\s+│?\s*(.+?)\[env: {var}\]", text)
+        assert found and len(found.group(1).strip(" │")) > 10, (flag, found)
+
+
+def test_views_lists_every_table_and_view_with_what_a_row_is():
+    from bsg_analytics.schemas.tables import TABLES
+    from bsg_analytics.warehouse import view_definitions
+
+    result = runner.invoke(app, ["views"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    for name in [*TABLES, *view_definitions()]:
+        assert any(line.split()[:1] == [name] for line in lines), name
+    row = next(line for line in lines if line.startswith("message_facts "))
+    assert "view" in row and "per message, with the facts every message metric counts by." in row
+    row = next(line for line in lines if line.startswith("messages "))
+    assert "table" in row and "one message of any channel" in row
