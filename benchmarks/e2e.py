@@ -38,6 +38,7 @@ RATIOS = (
     ("pipeline_prefect", "floor"),
 )
 _SUMMARY = re.compile(r"synced(?: .*? UTC)? in ([\d.]+)s: ([^;]*);")
+_NEW = re.compile(r" \((?:all|\d+) new\)")  # "messages 448 (361 new)": the count is 448
 
 
 def _defaults() -> dict:
@@ -86,7 +87,7 @@ def parse_sync_output(text: str) -> dict:
     if not m:
         return {}
     rows = {}
-    for part in m.group(2).split(", "):
+    for part in _NEW.sub("", m.group(2)).split(", "):
         name, _, n = part.rpartition(" ")
         if n.isdigit():
             rows[name] = int(n)

@@ -10,6 +10,7 @@ of a stream nobody declared is kept, whole, in `quarantine` ("unknown stream: <n
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -100,8 +101,12 @@ def transform_pages(
     return Batch(tables=tables, report=report, registry=registry)
 
 
-def write_batch(data_dir: DataDir, batch: Batch, root: str = PARQUET) -> dict[str, int]:
+def write_batch(
+    data_dir: DataDir, batch: Batch, root: str = PARQUET, added: Counter[str] | None = None
+) -> dict[str, int]:
     """Merge a batch into D/parquet/ (latest row per key; quarantine appended, de-duplicated),
     or into D/<root>/. Returns rows written per table (rows of the batch, not of the touched
-    partitions)."""
-    return write_tables(data_dir, batch.tables, root=root, tables=batch.registry.tables)
+    partitions); `added` counts the keys new to each table."""
+    return write_tables(
+        data_dir, batch.tables, root=root, tables=batch.registry.tables, added=added
+    )

@@ -21,7 +21,7 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -70,6 +70,7 @@ class SyncReport:
     windows_done: int = 0
     windows_skipped: int = 0
     rows: dict[str, int] = field(default_factory=dict)  # rows written, per table
+    rows_new: dict[str, int] = field(default_factory=dict)  # of those, keys new to the table
     campaigns_detailed: int = 0
     seconds: float = 0.0
     transform: TransformReport = field(default_factory=TransformReport)  # merged
@@ -107,6 +108,7 @@ class SyncReport:
             "windows_done": self.windows_done,
             "windows_skipped": self.windows_skipped,
             "rows": dict(self.rows),
+            "rows_new": dict(self.rows_new),
             "records_in": self.records_in,
             "quarantined": self.quarantined,
             "duplicates": self.duplicates,
@@ -816,10 +818,13 @@ def _write_raw_pages(
     if not pages:
         return 0
     batch = transform_pages(pages, settings.zone, registry)
-    written = write_batch(data_dir, batch)
+    added: Counter[str] = Counter()
+    written = write_batch(data_dir, batch, added=added)
     report.transform.merge(batch.report)
     for table, n in written.items():
         report.rows[table] = report.rows.get(table, 0) + n
+    for table, n in added.items():
+        report.rows_new[table] = report.rows_new.get(table, 0) + n
     return written.get("messages", 0)
 
 

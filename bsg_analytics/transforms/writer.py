@@ -32,6 +32,7 @@ from __future__ import annotations
 import io
 import os
 import uuid
+from collections import Counter
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -74,9 +75,11 @@ def write_tables(
     frames: Mapping[str, pl.DataFrame],
     root: str = PARQUET,
     tables: Mapping[str, Table] = TABLES,
+    added: Counter[str] | None = None,
 ) -> dict[str, int]:
     """Merge each frame into its table (of `tables`, by name) under `D/<root>/`; returns
-    rows per table (the frames' rows, not the touched partitions')."""
+    rows per table (the frames' rows, not the touched partitions'). `added` counts, per
+    table with a key, the keys its partitions did not hold before (`new_keys`)."""
     # `root` is passed on only when it is not the default, so a merge_partition replaced by
     # a four-argument one (the tests' reference merge) still works
     extra = {} if root == PARQUET else {"root": root}
@@ -88,14 +91,31 @@ def write_tables(
         if df.is_empty():
             continue
         if table.partition is None:
+            if added is not None and table.key:
+                added[name] += new_keys(data_dir, table, None, df, root)
             merge_partition(data_dir, table, None, df, **extra)
             continue
         for (value,), part in sorted(
             df.partition_by(table.partition, as_dict=True, maintain_order=True).items(),
             key=lambda kv: (kv[0][0] is None, kv[0][0]),
         ):
+            if added is not None and table.key:
+                added[name] += new_keys(data_dir, table, value, part, root)
             merge_partition(data_dir, table, value, part, **extra)
     return written
+
+
+def new_keys(data_dir: DataDir, table: Table, value, new: pl.DataFrame, root: str = PARQUET) -> int:
+    """Distinct keys of `new` that partition `value` of `table` does not hold yet (its key
+    columns alone are read; a partition not written yet holds none)."""
+    key = list(table.key)
+    path = f"{partition_dir(data_dir, table, value, root)}/{FILE_NAME}"
+    fresh = new.select(key).unique()
+    if not data_dir.exists(path):
+        return fresh.height
+    source = path if data_dir.is_local else io.BytesIO(data_dir.read_bytes(path))
+    old = pl.read_parquet(source, columns=key)
+    return fresh.join(old, on=key, how="anti", nulls_equal=True).height
 
 
 def read_partition(

@@ -145,3 +145,26 @@ def test_rebuild_from_raw_gives_the_same_tables(tmp_path, sim, transport_for):
         key = list(TABLES[table].key) or frame.columns
         assert after.sort(key).equals(frame.sort(key)), table
     assert_messages_match(tmp_path / "d", sim, TEST_NOW)
+
+
+def test_the_report_tells_keys_new_to_a_table_from_rows_written_again(tmp_path, transport_for):
+    """A backfill's rows are all new; an incremental run an hour later writes the look-back
+    again and says how many of those messages the table did not hold."""
+    from bsg_analytics.flows.run import summary_line
+
+    sim = make_simulator(messages=3_000, seed=11, days=10)
+    settings = settings_for(tmp_path / "d")
+    first = run_sync(settings, SINCE, transport=transport_for(sim), now=TEST_NOW)
+    assert first.rows_new["messages"] == first.rows["messages"] > 0
+    line = summary_line(first.as_dict())
+    assert f"messages {first.rows['messages']} (all new)" in line, line
+    later = TEST_NOW + timedelta(hours=10)
+    sim.clock.set(later)
+    before = read_table(tmp_path / "d", "messages")["message_id"]
+    second = run_sync(settings, transport=transport_for(sim), now=later)
+    after = read_table(tmp_path / "d", "messages")["message_id"]
+    new = after.len() - before.len()
+    assert 0 < new < second.rows["messages"]
+    assert second.rows_new["messages"] == new
+    line = summary_line(second.as_dict())
+    assert f"messages {second.rows['messages']} ({new} new)" in line, line
