@@ -37,7 +37,7 @@ def test_prefect_yaml_deploys_the_alerts_daily():
 def test_serve_deploys_the_alerts_on_their_schedule():
     from bsg_analytics.flows.deploy import build_deployments
 
-    alerts = {d.name: d for d in build_deployments()}["daily-alerts"]
+    alerts = {d.name: d for d in build_deployments()}["serve-daily-alerts"]
     assert alerts.flow_name == "bsg-alerts"
     assert alerts.entrypoint == "bsg_analytics/flows/alerts.py:alerts_flow"
     assert [s.schedule.cron for s in alerts.schedules] == [ALERTS_CRON]

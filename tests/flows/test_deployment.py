@@ -70,10 +70,11 @@ def test_serve_deploys_and_a_triggered_run_completes(tmp_path):
                 "BSG_API_URL": url,
                 "BSG_REST_URL": url,
                 "BSG_API_TOKEN": "tok-deploy-SECRET",
-                "BSG_DATA_DIR": str(data),
+                # the environment names another directory: `-d` wins, in the run too
+                "BSG_DATA_DIR": str(tmp_path / "other"),
             }
             serve = subprocess.Popen(
-                [BIN / "bsg-analytics", "serve"],
+                [BIN / "bsg-analytics", "serve", "-d", str(data)],
                 env=serve_env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -83,11 +84,11 @@ def test_serve_deploys_and_a_triggered_run_completes(tmp_path):
             def deployed():
                 r = httpx.post(f"{api}/deployments/filter", json={}, timeout=5)
                 names = {d["name"] for d in r.json()} if r.status_code == 200 else set()
-                return {"hourly-sync", "daily-reconcile"} <= names
+                return {"serve-hourly-sync", "serve-daily-reconcile"} <= names
 
             wait_for(deployed, 90, "the deployments")
             run = subprocess.run(
-                [BIN / "prefect", "deployment", "run", "bsg-sync/hourly-sync"],
+                [BIN / "prefect", "deployment", "run", "bsg-sync/serve-hourly-sync"],
                 env=env,
                 capture_output=True,
                 text=True,
@@ -106,6 +107,7 @@ def test_serve_deploys_and_a_triggered_run_completes(tmp_path):
             # an incremental sync with no state starts 90 days back
             got = read_table(DataDir(data), "messages")
             assert got.height > 0
+            assert not (tmp_path / "other").exists()
             assert got["message_id"].n_unique() == got.height
             truth = set(sim.ground_truth_messages()["message_id"].to_list())
             assert set(got["message_id"].to_list()) <= truth

@@ -42,11 +42,15 @@ def test_serve_deploys_the_lookups_beside_the_sync_and_the_reconciliation():
     from bsg_analytics.flows.deploy import build_deployments
     from bsg_analytics.flows.legacy import legacy_flow
 
-    deployments = {d.name: d for d in build_deployments()}
+    deployments = {d.name: d for d in build_deployments(data_dir="/srv/bsg")}
+    # prefect.yaml's four, under names of their own: serve never takes one of those over
     assert list(deployments) == [
-        "hourly-sync", "daily-reconcile", "daily-alerts", "legacy-lookups",
+        "serve-hourly-sync", "serve-daily-reconcile", "serve-daily-alerts",
+        "serve-legacy-lookups",
     ]  # fmt: skip
-    lookups = deployments["legacy-lookups"]
+    for d in deployments.values():
+        assert d.parameters == {"overrides": {"data_dir": "/srv/bsg"}}, d.name
+    lookups = deployments["serve-legacy-lookups"]
     assert lookups.flow_name == "bsg-legacy-lookups" and not lookups.schedules
     assert lookups.entrypoint == "bsg_analytics/flows/legacy.py:legacy_flow"
     with pytest.raises(ValueError, match="nothing to look up: give sms_ids, references"):
