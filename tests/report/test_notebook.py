@@ -30,7 +30,12 @@ def test_notebook_executes(tmp_path, monkeypatch, with_data):
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "delivery_rate_daily:" in text
+    # each view's definition in one whole sentence, not its first line cut mid-sentence
+    lines = [line for line in text.splitlines() if line.startswith("campaign_delivery: ")]
+    assert lines and lines[0].endswith("with the one its messages give."), lines
+    assert "delivery_rate_daily: one row per day x channel x sender." in text
+    shown = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert "decimal[38,0]" not in shown  # counts summed in SQL come out as whole numbers
     if with_data:
         plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
         assert len(plots) == 2
