@@ -49,15 +49,27 @@ LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.W
               "error": logging.ERROR}  # fmt: skip
 
 
-def show_log(level: int) -> None:
-    """The pipeline's and the client's log records at `level` and above, one line each on
-    stderr (their texts are scrubbed of secrets where they are made)."""
+@contextmanager
+def shown_log(level: int | None) -> Iterator[None]:
+    """While inside: the pipeline's and the client's log records at `level` and above, one
+    line each on stderr (their texts are scrubbed of secrets where they are made); None
+    shows nothing. The loggers are left as they were."""
+    if level is None:
+        yield
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("bsg_analytics", "bsg_client"):
-        logger = logging.getLogger(name)
+    loggers = [logging.getLogger(name) for name in ("bsg_analytics", "bsg_client")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
         logger.setLevel(level)
         logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger, before in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(before)
 
 
 @contextmanager
@@ -125,16 +137,19 @@ def run_sync_command(
     """`bsg-analytics sync`: the exit code; the summary line (or with `as_json` the run's
     report as JSON) on stdout, notes and errors one line each on stderr. `log_level` (a
     `LOG_LEVELS` name) shows the pipeline's and the client's log on stderr."""
-    if log_level is not None:
-        level = LOG_LEVELS.get(log_level.lower())
-        if level is None:
-            print(
-                f"bsg-analytics: --log-level must be one of {', '.join(LOG_LEVELS)}, "
-                f"got {log_level!r}",
-                file=sys.stderr,
-            )
-            return 2
-        show_log(level)
+    level = None if log_level is None else LOG_LEVELS.get(log_level.lower())
+    if log_level is not None and level is None:
+        print(
+            f"bsg-analytics: --log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}",
+            file=sys.stderr,
+        )
+        return 2
+    with shown_log(level):
+        return _sync_command(settings, since, until, progress, full_refresh, dry_run, as_json,
+                             log_level is not None)  # fmt: skip
+
+
+def _sync_command(settings, since, until, progress, full_refresh, dry_run, as_json, verbose) -> int:
     today = datetime.now(settings.zone).date()
     problem = check_range(since, until, today)
     if problem:
@@ -155,7 +170,7 @@ def run_sync_command(
     except SettingsError as exc:
         print(f"bsg-analytics: {exc}", file=sys.stderr)
         return 2
-    prepare_prefect_env(verbose=log_level is not None)
+    prepare_prefect_env(verbose=verbose)
     # on the plain path Ctrl-C is a flag until the command has said how it ended (after the
     # run too: one pressed as the summary is printed must not end it with a traceback)
     try:

@@ -108,6 +108,36 @@ def test_sync_runs_without_prefect_when_there_is_no_server_to_report_to(tmp_path
         assert result.exit_code == 1 and "the Prefect flow ran" in result.output
 
 
+def test_json_prints_the_report_and_verbose_shows_the_log(tmp_path, monkeypatch):
+    """`--json`: the run's report on stdout, for scripts (the summary line is not printed);
+    `-v`: the pipeline's and the client's log lines on stderr, no secret among them."""
+    import json
+
+    monkeypatch.setattr("bsg_analytics.flows.run.uses_prefect", lambda s: False)
+    data = tmp_path / "data"
+    with running_simulator(messages=1_500, seed=4) as (url, _sim):
+        point_at(monkeypatch, url, data)
+        since = (datetime.now(UTC) - timedelta(days=40)).date().isoformat()
+        result = CliRunner().invoke(app, ["sync", "--since", since, "--no-progress", "--json"])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        got = read_table(DataDir(data), "messages").height
+        assert report["rows"]["messages"] == report["rows_new"]["messages"] == got > 0
+        assert report["since"].startswith(since) and "synced" not in result.stdout
+        result = CliRunner().invoke(app, ["sync", "--no-progress", "-v"])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("synced ")
+        logged = [line for line in result.stderr.splitlines() if " INFO bsg_" in line]
+        assert logged, result.stderr
+        assert TOKEN not in result.stderr
+        import logging
+
+        assert not logging.getLogger("bsg_analytics").handlers  # left as they were
+        bad = CliRunner().invoke(app, ["sync", "--log-level", "loud"])
+        assert bad.exit_code == 2
+        assert "--log-level must be one of debug, info, warning, error" in bad.stderr
+
+
 @pytest.mark.parametrize(
     "orchestrator, task_runner, api_url, expected",
     [
