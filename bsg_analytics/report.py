@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from bsg_analytics.schemas.statuses import CHANNELS
 
 if TYPE_CHECKING:
+    import plotly.graph_objects as go
     from duckdb import DuckDBPyConnection
     from plotly.basedatatypes import BaseTraceType
 
@@ -191,6 +192,41 @@ def _collect(con: DuckDBPyConnection, open_days: int = 2, today: dt.date | None 
         f"WHERE day >= DATE '{first_shown}' "
         "ORDER BY day DESC, kind, dimension, subject, channel",
     )
+    data["statuses"] = _rows(
+        con,
+        "SELECT channel, status, count(*) AS messages FROM messages "
+        "GROUP BY channel, status ORDER BY channel, messages DESC, status",
+    )
+    # the last 7 days of data against the 7 before them (days: UTC, of sent_at else created_at)
+    data["weekly"] = _rows(
+        con,
+        "WITH last AS (SELECT max(day) AS d FROM delivery_rate_daily) "
+        "SELECT channel, "
+        "sum(delivered) FILTER (WHERE day > d - 7) / "
+        "nullif(sum(sent) FILTER (WHERE day > d - 7), 0) AS this_week, "
+        "sum(delivered) FILTER (WHERE day <= d - 7 AND day > d - 14) / "
+        "nullif(sum(sent) FILTER (WHERE day <= d - 7 AND day > d - 14), 0) AS week_before "
+        "FROM delivery_rate_daily, last GROUP BY channel ORDER BY channel",
+    )
+    data["weekly_spend"] = _rows(
+        con,
+        "WITH last AS (SELECT max(day) AS d FROM spend_daily) "
+        "SELECT currency, sum(spend) FILTER (WHERE day > d - 7) AS this_week, "
+        "sum(spend) FILTER (WHERE day <= d - 7 AND day > d - 14) AS week_before "
+        "FROM spend_daily, last WHERE currency IS NOT NULL GROUP BY currency ORDER BY currency",
+    )
+    data["campaign_cost"] = _rows(
+        con,
+        "SELECT f.campaign_id, any_value(c.name) AS name, any_value(f.channel) AS channel, "
+        "f.amount_currency AS currency, count(*) AS messages, "
+        "count(*) FILTER (WHERE f.is_delivered) AS delivered, sum(f.amount_value) AS spend, "
+        "CAST(round(sum(f.amount_value) / nullif(count(*) FILTER (WHERE f.is_delivered), 0), 7) "
+        "AS DECIMAL(18, 7)) AS cost_per_delivered "
+        "FROM message_facts f LEFT JOIN campaigns c ON c.campaign_id = f.campaign_id "
+        "WHERE f.campaign_id IS NOT NULL AND f.amount_currency IS NOT NULL "
+        "GROUP BY f.campaign_id, f.amount_currency "
+        f"ORDER BY spend DESC NULLS LAST, f.campaign_id LIMIT {ATTENTION_ROWS}",
+    )
     data["completeness"] = _rows(
         con,
         "SELECT channel, sum(sent) AS sent, sum(final) AS final, "
@@ -202,8 +238,9 @@ def _collect(con: DuckDBPyConnection, open_days: int = 2, today: dt.date | None 
 
 # --- charts --------------------------------------------------------------------------------
 
-# x values (ISO dates) and y values of one line or bar series, keyed by its legend value
-Series = dict[Any, tuple[list[str], list[float]]]
+# x values (ISO dates) and y values of one line or bar series, keyed by its legend value; a
+# None y is a day without data (a line breaks there: plotly does not connect gaps by default)
+Series = dict[Any, tuple[list[str], list[float | None]]]
 
 
 def _label(value: Any) -> str:
@@ -238,21 +275,42 @@ def _series(rows: list[Row], key: str, x: str, y: str) -> Series:
     return groups
 
 
-def _figure(traces: list[BaseTraceType], title: str, yaxis: dict[str, Any] | None = None) -> Figure:
-    """The figure as plain JSON data (what `Plotly.newPlot` takes), in the report's layout."""
+def _daily(rows: list[Row], key: str, x: str, y: str) -> Series:
+    """`_series` over every day from the first to the last of `rows` (dates), each series
+    None on the days it has no value: a line is not drawn across days without data."""
+    days = sorted({row[x] for row in rows if row[x] is not None})
+    if not days:
+        return {}
+    every = [days[0] + dt.timedelta(days=n) for n in range((days[-1] - days[0]).days + 1)]
+    values: dict[Any, dict[Any, float]] = {}
+    for row in rows:
+        if row[y] is not None and row[x] is not None:
+            values.setdefault(row[key], {})[row[x]] = float(row[y])
+    axis = [d.isoformat() for d in every]
+    return {k: (axis, [got.get(d) for d in every]) for k, got in values.items()}
+
+
+def _figure(
+    traces: list[BaseTraceType],
+    title: str,
+    yaxis: dict[str, Any] | None = None,
+    fig: go.Figure | None = None,
+) -> Figure:
+    """The figure as plain JSON data (what `Plotly.newPlot` takes), in the report's layout;
+    `fig` a figure made with its own axes (subplots) to add the traces to."""
     import plotly.graph_objects as go
 
-    fig = go.Figure()
-    for trace in traces:
-        fig.add_trace(trace)
+    if fig is None:
+        fig = go.Figure()
+        for trace in traces:
+            fig.add_trace(trace)
+        fig.update_layout(xaxis={"type": "date", "tickformat": "%Y-%m-%d"}, yaxis=yaxis or {})
     fig.update_layout(
         title=title,
         template="plotly_white",
         height=360,
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
         legend={"orientation": "h", "y": -0.2},
-        xaxis={"type": "date", "tickformat": "%Y-%m-%d"},
-        yaxis=yaxis or {},
     )
     figure: Figure = json.loads(fig.to_json())
     return figure
@@ -261,7 +319,7 @@ def _figure(traces: list[BaseTraceType], title: str, yaxis: dict[str, Any] | Non
 def _delivery_chart(data: Data) -> Figure | None:
     import plotly.graph_objects as go
 
-    delivery = _series(data["delivery"], "channel", "day", "delivery_rate")
+    delivery = _daily(data["delivery"], "channel", "day", "delivery_rate")
     if not delivery:
         return None
     colours = _colours(list(delivery))
@@ -274,6 +332,7 @@ def _delivery_chart(data: Data) -> Figure | None:
                 name=_label(ch),
                 line={"color": colours[ch]},
                 marker={"color": colours[ch]},
+                meta={"channel": clean_text(ch, 40)},
             )
             for ch, (xs, ys) in delivery.items()
         ],
@@ -284,40 +343,120 @@ def _delivery_chart(data: Data) -> Figure | None:
 
 def _spend_chart(data: Data) -> Figure | None:
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
-    spend = _series(data["spend"], "currency", "day", "spend")
+    spend = _daily(data["spend"], "currency", "day", "spend")
     if not spend:
         return None
-    return _figure(
-        [go.Bar(x=xs, y=ys, name=_label(cur)) for cur, (xs, ys) in spend.items()],
-        "Spend per day by currency",
-    )
+    # one panel per currency, each on its own axis: a small currency is not flattened by a
+    # large one (no rate is assumed between them)
+    fig = make_subplots(
+        rows=len(spend), cols=1, shared_xaxes=True, vertical_spacing=0.25 / len(spend),
+        subplot_titles=[f"spend in {_label(cur)}" for cur in spend],
+    )  # fmt: skip
+    for i, (cur, (xs, ys)) in enumerate(spend.items(), 1):
+        fig.add_trace(go.Bar(x=xs, y=ys, name=_label(cur), showlegend=False), row=i, col=1)
+        fig.update_yaxes(title_text=_label(cur), row=i, col=1)
+        fig.update_xaxes(type="date", tickformat="%Y-%m-%d", row=i, col=1)
+    figure = _figure([], "Spend per day, one panel per currency", fig=fig)
+    figure["layout"]["height"] = 120 + 180 * len(spend)
+    return figure
 
 
 def _latency_chart(data: Data) -> Figure | None:
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
-    traces = []
     colours = _colours([r["channel"] for r in data["latency"]])
-    for pct, dash in (("p50", "solid"), ("p90", "dash"), ("p99", "dot")):
-        for ch, (xs, ys) in _series(data["latency"], "channel", "day", f"{pct}_seconds").items():
-            traces.append(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    mode="lines",
-                    name=f"{_label(ch)} {pct}",
-                    legendgroup=_label(ch),
-                    line={"dash": dash, "color": colours[ch]},
-                )
-            )
-    if not traces:
+    p50 = _daily(data["latency"], "channel", "day", "p50_seconds")
+    p90 = _daily(data["latency"], "channel", "day", "p90_seconds")
+    if not p50:
         return None
-    return _figure(
-        traces,
-        "Seconds from sent to delivered (p50, p90, p99)",
-        {"type": "log", "title": "seconds"},
-    )
+    # one panel per channel: its median as a line over a band up to its 90th percentile,
+    # drawn run by run (days in a row with data), so neither crosses a day without data
+    fig = make_subplots(
+        rows=len(p50), cols=1, shared_xaxes=True, vertical_spacing=0.3 / len(p50),
+        subplot_titles=[_label(ch) for ch in p50],
+    )  # fmt: skip
+    for i, (ch, (xs, ys)) in enumerate(p50.items(), 1):
+        meta = {"channel": clean_text(ch, 40)}
+        tops = p90.get(ch, (xs, ys))[1]
+        for n, (a, b) in enumerate(_runs(ys)):
+            top = [t if t is not None else y for t, y in zip(tops[a:b], ys[a:b], strict=True)]
+            edge = go.Scatter(
+                x=xs[a:b], y=top, mode="lines", line={"width": 0, "color": colours[ch]},
+                legendgroup=_label(ch), showlegend=False, hoverinfo="skip", meta=meta,
+            )  # fmt: skip
+            line = go.Scatter(
+                x=xs[a:b], y=ys[a:b], mode="lines+markers", name=_label(ch),
+                legendgroup=_label(ch), showlegend=n == 0, fill="tonexty",
+                line={"color": colours[ch], "width": 2}, marker={"size": 4},
+                fillcolor=_translucent(colours[ch]), meta=meta,
+                customdata=top, hovertemplate="p50 %{y:.0f} s, p90 %{customdata:.0f} s",
+            )  # fmt: skip
+            fig.add_trace(edge, row=i, col=1)
+            fig.add_trace(line, row=i, col=1)
+        fig.update_yaxes(type="log", dtick=1, title_text="s", row=i, col=1)
+        fig.update_xaxes(type="date", tickformat="%Y-%m-%d", row=i, col=1)
+    figure = _figure(
+        [], "Seconds from sent to delivered: the median (line), up to the 90th percentile "
+        "(band)", fig=fig,
+    )  # fmt: skip
+    figure["layout"]["height"] = 100 + 150 * len(p50)
+    return figure
+
+
+def _runs(values: list[float | None]) -> list[tuple[int, int]]:
+    """[start, end) of each run of values that are not None, in order."""
+    out, start = [], None
+    for i, v in enumerate([*values, None]):
+        if v is not None and start is None:
+            start = i
+        elif v is None and start is not None:
+            out.append((start, i))
+            start = None
+    return out
+
+
+def _translucent(colour: str, alpha: float = 0.18) -> str:
+    """A #rrggbb colour as rgba with `alpha` (a band under a line of that colour)."""
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _status_chart(data: Data) -> Figure | None:
+    """One bar per channel, split by status: the share of its messages in each."""
+    import plotly.graph_objects as go
+
+    rows = data["statuses"]
+    if not rows:
+        return None
+    totals: dict[Any, int] = {}
+    for row in rows:
+        totals[row["channel"]] = totals.get(row["channel"], 0) + row["messages"]
+    channels = sorted(totals, key=str)
+    by_status: dict[Any, dict[Any, int]] = {}
+    for row in rows:
+        by_status.setdefault(row["status"], {})[row["channel"]] = row["messages"]
+    order = sorted(by_status, key=lambda st: -sum(by_status[st].values()))
+    traces = [
+        go.Bar(
+            y=[_label(ch) for ch in channels],
+            x=[by_status[st].get(ch, 0) / totals[ch] for ch in channels],
+            customdata=[by_status[st].get(ch, 0) for ch in channels],
+            hovertemplate="%{y}: %{x:.1%} (%{customdata:,} messages)<extra>"
+            + _label(st) + "</extra>",
+            orientation="h",
+            name=_label(st),
+        )
+        for st in order
+    ]  # fmt: skip
+    fig = _figure(traces, "Messages by status, per channel (share of the channel's messages)")
+    fig["layout"]["barmode"] = "stack"
+    fig["layout"]["xaxis"] = {"tickformat": ".0%", "range": [0, 1]}
+    fig["layout"]["yaxis"] = {"automargin": True}
+    fig["layout"]["height"] = 160 + 40 * len(channels)
+    return fig
 
 
 def _attention_chart(data: Data) -> Figure | None:
@@ -349,6 +488,7 @@ def _charts(data: Data) -> list[tuple[str, Figure | None]]:
         ("Delivery rate by channel", _delivery_chart(data)),
         ("Spend by currency", _spend_chart(data)),
         ("Delivery-report latency", _latency_chart(data)),
+        ("Statuses", _status_chart(data)),
         ("Campaign delivery: statistics against messages", _attention_chart(data)),
     ]
 
@@ -381,8 +521,23 @@ def _fmt(value: Any, kind: str = "") -> str:
     return clean_text(value)
 
 
+# the row values the page's filters read (`_FILTER_SCRIPT`), as data-* attributes of a <tr>
+FILTERED_KEYS = ("channel", "sender", "day")
+
+
+def _row_attrs(row: Row) -> str:
+    out = []
+    for key in FILTERED_KEYS:
+        value = row.get(key)
+        if value is not None:
+            text = value.isoformat() if isinstance(value, dt.date) else clean_text(value, 200)
+            out.append(f' data-{key}="{html.escape(text, quote=True)}"')
+    return "".join(out)
+
+
 def _table(rows: list[Row], columns: list[Column], empty: str) -> str:
-    """columns: (key, header, kind); every cell escaped."""
+    """columns: (key, header, kind); every cell escaped; each row carries its channel,
+    sender and day for the filters."""
     if not rows:
         return f'<p class="empty">{html.escape(empty)}</p>'
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in columns)
@@ -397,7 +552,7 @@ def _table(rows: list[Row], columns: list[Column], empty: str) -> str:
                 title = f' title="{esc(value, 2000)}"'
             cls = ' class="num"' if num else ""
             cells.append(f"<td{cls}{title}>{html.escape(_fmt(value, kind), quote=True)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+        body.append(f"<tr{_row_attrs(row)}>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
@@ -410,9 +565,12 @@ padding-bottom:4px}.meta{color:#667}.cards{display:flex;flex-wrap:wrap;gap:12px;
 .card b{display:block;font-size:22px}.chart{min-height:360px;margin:12px 0}
 .empty{color:#667;font-style:italic;padding:12px;background:#f7f7f9;border-radius:6px}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:14px;width:100%}
-th,td{border-bottom:1px solid #e4e6ee;padding:5px 8px;text-align:left;max-width:360px;
-overflow-wrap:anywhere}td.num{text-align:right;font-variant-numeric:tabular-nums}
-th{background:#f3f5fa}
+th,td{border-bottom:1px solid #e4e6ee;padding:5px 8px;text-align:left;max-width:360px}
+td{overflow-wrap:anywhere}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f3f5fa;white-space:nowrap}.up{color:#1a7f37}.down{color:#b42318}
+.filters{display:flex;flex-wrap:wrap;gap:14px;align-items:center;background:#f7f8fb;
+padding:10px 14px;border-radius:8px;position:sticky;top:0;z-index:5;font-size:14px}
+.filters label{white-space:nowrap}
 """
 
 # the whole page; `body` is the sections joined by newlines, `scripts` the script elements
@@ -427,9 +585,11 @@ _PAGE = (
 def _header(data: Data, data_dir_label: str, generated_at: dt.datetime) -> list[str]:
     """Title, where the data comes from and how much, and a hint when there is none yet."""
     counts = data["counts"]
+    first, last = _date_range(data)
+    span = f"{first} to {last} (UTC days) · " if first else ""
     parts = [
         "<h1>BSG messaging report</h1>",
-        f'<p class="meta">Data directory {esc(data_dir_label, 300)} · generated '
+        f'<p class="meta">{span}Data directory {esc(data_dir_label, 300)} · generated '
         f"{generated_at.isoformat(timespec='seconds')} · "
         f"{counts['messages']:,} messages, {counts['campaigns']:,} campaigns, "
         f"{counts['quarantined']:,} quarantined records</p>",
@@ -442,20 +602,52 @@ def _header(data: Data, data_dir_label: str, generated_at: dt.datetime) -> list[
     return parts
 
 
+def _date_range(data: Data) -> tuple[str | None, str | None]:
+    """The first and last UTC day with messages, as ISO text (None, None: none yet)."""
+    days = [d for r in data["headline"] for d in (r["first_day"], r["last_day"]) if d]
+    return (min(days).isoformat(), max(days).isoformat()) if days else (None, None)
+
+
+def _change(now: Any, before: Any, kind: str) -> str:
+    """The week-over-week line of a card: points for a rate, percent for an amount."""
+    if now is None or before is None:
+        return '<br><span class="meta">no week before to compare</span>'
+    if kind == "pct":
+        delta = (float(now) - float(before)) * 100
+        text = f"{delta:+.1f} pts"
+    else:
+        if not before:
+            return '<br><span class="meta">nothing spent the week before</span>'
+        delta = (float(now) - float(before)) / float(before) * 100
+        text = f"{delta:+.0f} %"
+    cls = "up" if delta > 0 else "down" if delta < 0 else "meta"
+    return (
+        f'<br><span class="{cls}">{text}</span> '
+        '<span class="meta">last 7 days vs the 7 before</span>'
+    )
+
+
 def _cards(data: Data) -> list[str]:
     """The headline numbers: delivery rate per channel, spend per currency (none: nothing)."""
     cards = []
+    weekly = {r["channel"]: r for r in data.get("weekly", [])}
+    weekly_spend = {r["currency"]: r for r in data.get("weekly_spend", [])}
     for row in data["headline"]:
+        week = weekly.get(row["channel"], {})
         cards.append(
-            f'<div class="card">{esc(row["channel"])} delivery rate'
+            f'<div class="card" data-channel="{esc(row["channel"])}">'
+            f"{esc(row['channel'])} delivery rate"
             f"<b>{_fmt(row['delivery_rate'], 'pct')}</b>"
-            f"{_fmt(row['delivered'])} of {_fmt(row['sent'])} sent</div>"
+            f"{_fmt(row['delivered'])} of {_fmt(row['sent'])} sent"
+            f"{_change(week.get('this_week'), week.get('week_before'), 'pct')}</div>"
         )
     for row in data["spend_total"]:
+        week = weekly_spend.get(row["currency"], {})
         cards.append(
             f'<div class="card">spend {esc(row["currency"], 12)}'
             f"<b>{html.escape(_fmt(row['spend']))}</b>"
-            f"{html.escape(_fmt(row['cost_per_delivered']))} per delivered</div>"
+            f"{html.escape(_fmt(row['cost_per_delivered']))} per delivered"
+            f"{_change(week.get('this_week'), week.get('week_before'), '')}</div>"
         )
     for row in data.get("runway", []):
         left = row["days_left"]
@@ -511,6 +703,28 @@ def _attention_section(data: Data) -> list[str]:
                 ("disagrees", "disagree", ""),
             ],
             "No campaigns yet.",
+        ),
+    ]
+
+
+def _campaign_cost_section(data: Data) -> list[str]:
+    return [
+        "<h2>Cost per campaign</h2>",
+        "<p class=meta>The campaigns that cost the most (the messages' own amounts), per "
+        "currency, with what a delivered message cost.</p>",
+        _table(
+            data.get("campaign_cost", []),
+            [
+                ("campaign_id", "campaign", ""),
+                ("name", "name", ""),
+                ("channel", "channel", ""),
+                ("currency", "currency", ""),
+                ("messages", "messages", ""),
+                ("delivered", "delivered", ""),
+                ("spend", "spend", ""),
+                ("cost_per_delivered", "cost per delivered", ""),
+            ],
+            "No campaign with a price yet.",
         ),
     ]
 
@@ -688,8 +902,105 @@ def _completeness_section(data: Data) -> list[str]:
     ]
 
 
-def _page(parts: list[str], scripts: list[str]) -> str:
-    """The page around the sections; plotly.js is inlined only when a chart is drawn."""
+# The filters, offline in the page: a date range (every chart's date axis, and the rows that
+# have a day), channels (the traces and rows of a channel, and its card) and a sender (the
+# rows of a sender). `#from=2026-03-01&to=2026-03-07&channel=sms,rcs&sender=Acme` in the
+# address sets them on load. What is shown is written to <body data-shown> (traces visible per
+# chart, each date axis's range, rows shown and hidden) for a test to read.
+_FILTER_SCRIPT = """
+(function () {
+  function byId(id) { return document.getElementById(id); }
+  var boxes = Array.prototype.slice.call(document.querySelectorAll(".f-channel"));
+  function fromHash() {
+    var h = {};
+    decodeURIComponent(location.hash.slice(1)).split("&").forEach(function (kv) {
+      var i = kv.indexOf("="); if (i > 0) { h[kv.slice(0, i)] = kv.slice(i + 1); }
+    });
+    if (h.from && byId("f-from")) { byId("f-from").value = h.from; }
+    if (h.to && byId("f-to")) { byId("f-to").value = h.to; }
+    if (h.sender !== undefined && byId("f-sender")) { byId("f-sender").value = h.sender; }
+    if (h.channel !== undefined) {
+      var want = h.channel.split(",");
+      boxes.forEach(function (b) { b.checked = want.indexOf(b.value) >= 0; });
+    }
+  }
+  function apply() {
+    var from = byId("f-from") ? byId("f-from").value : "";
+    var to = byId("f-to") ? byId("f-to").value : "";
+    var sender = byId("f-sender") ? byId("f-sender").value : "";
+    var off = {};
+    boxes.forEach(function (b) { if (!b.checked) { off[b.value] = true; } });
+    var shown = {charts: {}, ranges: {}, rows: 0, hidden_rows: 0};
+    Array.prototype.forEach.call(document.querySelectorAll(".chart"), function (div) {
+      if (!window.Plotly || !div.data) { return; }
+      var visible = div.data.map(function (t) {
+        var ch = t.meta && t.meta.channel;
+        return !(ch !== undefined && off[ch]);
+      });
+      Plotly.restyle(div, {visible: visible});
+      var axes = {};
+      Object.keys(div.layout).forEach(function (k) {
+        if (/^xaxis[0-9]*$/.test(k) && div.layout[k].type === "date") {
+          if (from && to) { axes[k + ".range"] = [from, to + " 23:59:59"]; }
+          else { axes[k + ".autorange"] = true; }
+        }
+      });
+      Plotly.relayout(div, axes);
+      shown.charts[div.id] = visible.filter(Boolean).length;
+      if (div.layout.xaxis && div.layout.xaxis.type === "date") {
+        shown.ranges[div.id] = div.layout.xaxis.range;
+      }
+    });
+    var filtered = "tr[data-channel], tr[data-sender], tr[data-day], .card[data-channel]";
+    Array.prototype.forEach.call(document.querySelectorAll(filtered), function (el) {
+      var d = el.dataset, ok = true;
+      if (d.channel !== undefined && off[d.channel]) { ok = false; }
+      if (sender && d.sender !== undefined && d.sender !== sender) { ok = false; }
+      if (d.day && ((from && d.day < from) || (to && d.day > to))) { ok = false; }
+      el.style.display = ok ? "" : "none";
+      if (el.tagName === "TR") { if (ok) { shown.rows += 1; } else { shown.hidden_rows += 1; } }
+    });
+    document.body.setAttribute("data-shown", JSON.stringify(shown));
+  }
+  Array.prototype.forEach.call(document.querySelectorAll(".filters input, .filters select"),
+    function (el) { el.addEventListener("change", apply); });
+  window.addEventListener("hashchange", function () { fromHash(); apply(); });
+  fromHash();
+  apply();
+})();
+"""
+
+
+def _filters(data: Data) -> list[str]:
+    """The filter bar: dates, channels and senders of the data (none: no bar)."""
+    first, last = _date_range(data)
+    channels = sorted({clean_text(r["channel"], 40) for r in data["headline"] if r["channel"]})
+    senders = sorted({clean_text(r["sender"], 60) for r in data["senders"] if r["sender"]})
+    if not first and not channels:
+        return []
+    span = f'min="{first}" max="{last}"' if first else ""
+    boxes = "".join(
+        f'<label><input type="checkbox" class="f-channel" value="{html.escape(ch, quote=True)}"'
+        f" checked> {html.escape(ch)}</label>"
+        for ch in channels
+    )
+    options = "".join(
+        f'<option value="{html.escape(sd, quote=True)}">{html.escape(sd)}</option>'
+        for sd in senders
+    )
+    return [
+        '<form class="filters" id="filters" onsubmit="return false">'
+        f'<label>from <input type="date" id="f-from" {span} value="{first or ""}"></label>'
+        f'<label>to <input type="date" id="f-to" {span} value="{last or ""}"></label>'
+        f"<span>channels: {boxes}</span>"
+        f'<label>sender <select id="f-sender"><option value="">all</option>{options}</select>'
+        "</label></form>"
+    ]
+
+
+def _page(parts: list[str], scripts: list[str], filters: bool = True) -> str:
+    """The page around the sections; plotly.js is inlined only when a chart is drawn; the
+    filters' script runs last, when there are `filters`."""
     tail = ""
     if scripts:
         import plotly.offline
@@ -698,27 +1009,32 @@ def _page(parts: list[str], scripts: list[str]) -> str:
             f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>'
             '<script type="text/javascript">' + "\n".join(scripts) + "</script>"
         )
+    if filters:
+        tail += f'<script type="text/javascript">{_FILTER_SCRIPT}</script>'
     return _PAGE.format(css=_CSS, body="\n".join(parts), scripts=tail)
 
 
 def render_html(data: Data, data_dir_label: str, generated_at: dt.datetime) -> str:
     """The report page for `data` (what `_collect` returns): header, cards, charts, tables."""
     charts, scripts = _chart_sections(data)
+    filters = _filters(data)
     parts = [
         *_header(data, data_dir_label, generated_at),
+        *filters,
         *_cards(data),
         *charts,
         *_anomalies_section(data),
         *_operators_section(data),
         *_runway_section(data),
         *_attention_section(data),
+        *_campaign_cost_section(data),
         *_senders_section(data),
         *_spend_section(data),
         *_rcs_section(data),
         *_fallback_section(data),
         *_completeness_section(data),
     ]
-    return _page(parts, scripts)
+    return _page(parts, scripts, filters=bool(filters))
 
 
 def write_report(

@@ -60,15 +60,19 @@ def test_delivery_chart_one_trace_and_colour_per_channel(data):
     assert traces == [(ch, CHANNEL_COLOURS[ch], CHANNEL_COLOURS[ch]) for ch in sorted(CHANNELS)]
 
 
-def test_latency_chart_a_channel_keeps_its_colour_across_percentiles(data):
+def test_latency_chart_a_channel_keeps_its_colour_in_its_line_and_band(data):
+    """Per channel: the p90 edge (no line, no legend entry), then the p50 line that fills up
+    to it; one colour for both."""
     fig = _latency_chart(data)
     assert fig is not None
-    by_channel: dict[str, set[tuple[str, str]]] = {}
+    by_channel: dict[str, list[tuple[str, float | None, str | None]]] = {}
     for t in fig["data"]:
-        by_channel.setdefault(t["legendgroup"], set()).add((t["line"]["color"], t["line"]["dash"]))
+        entry = (t["line"]["color"], t["line"].get("width"), t.get("fill"))
+        by_channel.setdefault(t["legendgroup"], []).append(entry)
     assert by_channel == {
-        ch: {(CHANNEL_COLOURS[ch], d) for d in ("solid", "dash", "dot")} for ch in CHANNELS
+        ch: [(CHANNEL_COLOURS[ch], 0, None), (CHANNEL_COLOURS[ch], 2, "tonexty")] for ch in CHANNELS
     }
+    assert fig["layout"]["yaxis"]["type"] == "log" and fig["layout"]["yaxis"]["dtick"] == 1
 
 
 def test_a_channel_nobody_published_gets_a_spare_colour():
@@ -123,5 +127,5 @@ def test_report_renders_every_channel(fallback_dir):
     for title in ("RCS: read rate and fallback", "Fallbacks: by channel and fallback channel"):
         assert title in text
     for ch in CHANNELS:
-        assert f'<div class="card">{ch} delivery rate' in text
+        assert f'<div class="card" data-channel="{ch}">{ch} delivery rate' in text
     assert "<td>viber</td><td>sms</td>" in text

@@ -20,7 +20,7 @@ def section(html: str, title: str) -> str:
 
 
 def cells(markup: str) -> list[list[str]]:
-    rows = re.findall(r"<tr>(.*?)</tr>", markup, re.S)
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", markup, re.S)
     return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows if "<td" in row]
 
 
