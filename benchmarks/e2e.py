@@ -37,7 +37,9 @@ RATIOS = (
     ("pipeline_prefect_server", "pipeline"),
     ("pipeline_prefect", "floor"),
 )
-_SUMMARY = re.compile(r"synced(?: .*? UTC)? in ([\d.]+)s: ([^;]*);")
+_SUMMARY = re.compile(
+    r"synced(?: .*? UTC)? in ([\d.]+)s(?: \(the sync itself [\d.]+s\))?: ([^;]*);"
+)
 _NEW = re.compile(r" \((?:all|\d+) new\)")  # "messages 448 (361 new)": the count is 448
 
 

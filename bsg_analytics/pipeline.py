@@ -210,11 +210,20 @@ def check_stop(stop: threading.Event | None) -> None:
 
 
 class Progress:
-    """Callbacks for progress; the CLI shows a bar, the flow logs lines."""
+    """Callbacks for progress; the CLI shows a bar, the flow logs lines. A run goes through
+    `STAGES` in order (`stage`); `retries` says how many requests were tried again so far and
+    how long their waits add up to."""
 
     def start(self, total: int, resumed: int) -> None: ...
     def advance(self, outcome: JobOutcome, rows: int) -> None: ...
     def message(self, text: str) -> None: ...
+    def stage(self, name: str) -> None: ...
+    def retries(self, count: int, waited: float) -> None: ...
+
+
+# what a sync does, in order: read the API (windows written as they land), write what is left
+# (the last windows, the campaigns), build the warehouse
+STAGES = ("extract", "write", "warehouse")
 
 
 def thread_mapper(max_workers: int) -> Mapper:
@@ -421,6 +430,7 @@ def run_sync(
                 client.close()
         report.temporary_removed = removed
         if finish is not None:
+            progress.stage("warehouse")
             finish(data_dir)
     report.seconds = time.perf_counter() - started
     return report
@@ -522,6 +532,10 @@ class _Run:
         self.report.rereads += outcome.reads - 1
         self.progress.advance(outcome, rows)
 
+    def _report_retries(self) -> None:
+        stats = self.client.stats
+        self.progress.retries(sum(stats.retries.values()), sum(stats.waits))
+
     def _cleanup(self, planned: frozenset[str]) -> None:
         for stream in self.registry.values():
             if stream.cleanup is not None and stream.is_enabled(self.settings):
@@ -568,6 +582,7 @@ class _Run:
         report.windows_total = len(all_jobs)
         report.windows_skipped = len(all_jobs) - len(todo)
         self.progress.start(len(all_jobs), report.windows_skipped)
+        self.progress.stage("extract")
         writer = WindowWriter(
             read=lambda path: self.raw_store.read(meta_path_of(path)),
             write=lambda pages: _write_raw_pages(
@@ -583,6 +598,7 @@ class _Run:
             for jobs in self._batches(todo):
                 for outcome in mapper(self._context_for(jobs), jobs):
                     check_stop(self.stop)
+                    self._report_retries()
                     stream = registry[outcome.job.stream]
                     if stream.observe is not None:
                         stream.observe(outcome.result, self.context)
@@ -600,6 +616,7 @@ class _Run:
             # with the first reason (the writer's own failure, if any, is logged at debug level)
             writer.close(drain=isinstance(exc, Exception), raise_error=False)
             raise
+        self.progress.stage("write")
         writer.close()
         _write_pages(
             self.data_dir, self.raw_store, at_end_pages, self.settings, report, registry=registry
@@ -644,6 +661,14 @@ class _Locked(Progress):
     def message(self, text: str) -> None:
         with self.lock:
             self.inner.message(text)
+
+    def stage(self, name: str) -> None:
+        with self.lock:
+            self.inner.stage(name)
+
+    def retries(self, count: int, waited: float) -> None:
+        with self.lock:
+            self.inner.retries(count, waited)
 
 
 @dataclass

@@ -13,10 +13,12 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import partial
+from typing import ClassVar
 
 from bsg_analytics import status
 from bsg_analytics.locking import SyncLocked
@@ -189,8 +191,11 @@ def _run_and_report(
     settings, since, until, progress, full_refresh, data_dir, stop, as_json=False
 ) -> int:
     scrubber = Scrubber(settings.secrets())
+    started = time.perf_counter()
     try:
         report = run_with_display(settings, since, until, progress, full_refresh, data_dir, stop)
+        # the command's own time (a flow adds Prefect's start, a temporary server's too)
+        report["command_seconds"] = round(time.perf_counter() - started, 3)
     except KeyboardInterrupt:
         print(
             "bsg-analytics: interrupted; every window written so far is kept and checkpointed: "
@@ -256,8 +261,12 @@ def summary_line(report: dict) -> str:
         extra += f"; adaptive look-back, {open_messages}"
     elif report.get("lookback") == "full" and report.get("basis") == "watermark":
         extra += f"; full look-back, {open_messages}"
+    took = f"{report.get('seconds', 0):.1f}s"
+    whole = report.get("command_seconds")
+    if whole is not None and whole - report.get("seconds", 0) >= 1:
+        took = f"{whole:.1f}s (the sync itself {report.get('seconds', 0):.1f}s)"
     return (
-        f"synced{span} in {report.get('seconds', 0):.1f}s: {rows or 'no rows'}; "
+        f"synced{span} in {took}: {rows or 'no rows'}; "
         f"{report.get('quarantined', 0)} quarantined; "
         f"{report.get('messages_per_second', 0):.0f} messages/s{extra}"
     )
@@ -367,27 +376,42 @@ def _null():
 
 
 class RichProgress(Progress):
-    """A progress bar on stderr: windows done of total, rows, rate."""
+    """A progress bar on stderr: the stage, jobs done of total (windows, campaign details,
+    exports), rows written and their rate, retries and their waits, time left and elapsed."""
 
-    def __init__(self):
+    STAGE_TEXT: ClassVar[dict[str, str]] = {
+        "extract": "reading the API",
+        "write": "writing the last windows",
+        "warehouse": "building the warehouse",
+    }
+
+    def __init__(self, console=None):
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             Progress,
             TextColumn,
             TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
         self.bar = Progress(
-            TextColumn("[bold]sync"),
+            TextColumn("[bold]sync[/] {task.fields[stage]}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[rows]} rows"),
+            TextColumn(
+                "jobs · {task.fields[rows]} rows ({task.fields[rate]}/s){task.fields[retried]}"
+            ),
+            TextColumn("· left"),
+            TimeRemainingColumn(),
+            TextColumn("· elapsed"),
             TimeElapsedColumn(),
             transient=False,
+            console=console,
         )
         self.task = None
         self.rows = 0
+        self.started = time.perf_counter()
 
     def __enter__(self):
         self.bar.__enter__()
@@ -397,12 +421,25 @@ class RichProgress(Progress):
         return self.bar.__exit__(*exc)
 
     def start(self, total: int, resumed: int) -> None:
-        self.task = self.bar.add_task("sync", total=total, completed=resumed, rows=0)
+        self.started = time.perf_counter()
+        self.task = self.bar.add_task(
+            "sync", total=total, completed=resumed, rows="0", rate="0", retried="",
+            stage=self.STAGE_TEXT["extract"],
+        )  # fmt: skip
 
     def advance(self, outcome, rows: int) -> None:
         self.rows += rows
         if self.task is not None:
-            self.bar.update(self.task, advance=1, rows=self.rows)
+            rate = self.rows / max(time.perf_counter() - self.started, 1e-9)
+            self.bar.update(self.task, advance=1, rows=f"{self.rows:,}", rate=f"{rate:,.0f}")
+
+    def stage(self, name: str) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, stage=self.STAGE_TEXT.get(name, name))
+
+    def retries(self, count: int, waited: float) -> None:
+        if self.task is not None and count:
+            self.bar.update(self.task, retried=f" · {count} retried, {waited:.0f} s waited")
 
     def message(self, text: str) -> None:
         self.bar.console.log(text)

@@ -120,6 +120,15 @@ class LogProgress(Progress):
         if self.inner:
             self.inner.message(text)
 
+    def stage(self, name: str) -> None:
+        self.logger.info("stage: %s", name)
+        if self.inner:
+            self.inner.stage(name)
+
+    def retries(self, count: int, waited: float) -> None:
+        if self.inner:
+            self.inner.retries(count, waited)
+
 
 # A progress display of the calling process (the CLI's bar); never a flow parameter.
 _DISPLAY: Progress | None = None
