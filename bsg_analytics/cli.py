@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from bsg_analytics import INTERRUPTED_LINE
+
 app = typer.Typer(
     help="BSG SMS/RCS message statuses, campaigns and spend as Parquet tables and DuckDB views.",
     no_args_is_help=True,
@@ -184,6 +186,17 @@ def sync(
 ) -> None:
     """Extract from the BSG API, transform, load, and build the warehouse. An interrupted
     sync is continued by the next one asked the same."""
+    try:
+        _sync(**locals())
+    except KeyboardInterrupt:  # before the run installed its own handler, or after it
+        raise fail(INTERRUPTED_LINE, 130) from None
+
+
+def _sync(
+    since, until, data_dir, api_url, rest_url, timezone, concurrency, window_days,
+    lookback_hours, lookback, orchestrator, progress, full_refresh, dry_run, as_json,
+    log_level, verbose,
+) -> None:  # fmt: skip
     settings = _settings(
         orchestrator=orchestrator,
         data_dir=data_dir,
@@ -546,7 +559,3 @@ def _parse_day(value: str | None, flag: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise fail(f"{flag} must be YYYY-MM-DD, got {value!r}", 2) from None
-
-
-def main() -> None:  # pragma: no cover
-    sys.exit(app())

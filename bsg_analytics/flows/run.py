@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import ClassVar
 
-from bsg_analytics import status
+from bsg_analytics import INTERRUPTED_LINE, status
 from bsg_analytics.locking import SyncLocked
 from bsg_analytics.pipeline import Progress, run_sync
 from bsg_analytics.settings import Settings, SettingsError
@@ -197,11 +197,7 @@ def _run_and_report(
         # the command's own time (a flow adds Prefect's start, a temporary server's too)
         report["command_seconds"] = round(time.perf_counter() - started, 3)
     except KeyboardInterrupt:
-        print(
-            "bsg-analytics: interrupted; every window written so far is kept and checkpointed: "
-            "run the same command again to continue",
-            file=sys.stderr,
-        )
+        print(f"bsg-analytics: {INTERRUPTED_LINE}", file=sys.stderr)
         return 130
     except StateError as exc:
         print(f"bsg-analytics: {scrubber.scrub(exc)}", file=sys.stderr)

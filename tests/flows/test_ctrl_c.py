@@ -58,3 +58,22 @@ def test_ctrl_c_ends_a_sync_with_its_line_and_the_next_sync_continues(tmp_path):
         assert done.returncode == 0, done.stderr
         assert SyncState.load(DataDir(str(data))).run is None
         assert any(rc == 130 for _d, rc, _t, _f in seen), seen
+
+
+def test_ctrl_c_while_the_command_starts_is_said_in_the_same_line(tmp_path):
+    """A press while the modules load, or while Typer reads the arguments, ended the command
+    with exit 130 and nothing said; now it is the same one line, said once, whenever it
+    comes (no API is reached: the URL goes nowhere)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BSG_", "PREFECT_"))}
+    env |= {"BSG_API_URL": "http://127.0.0.1:9", "BSG_API_TOKEN": "tok-early",
+            "BSG_DATA_DIR": str(tmp_path / "d"), "BSG_ORCHESTRATOR": "plain"}  # fmt: skip
+    for delay in (0.05, 0.1, 0.2, 0.3, 0.6):
+        proc = subprocess.Popen(
+            [str(CLI), "sync", "--no-progress"], env=env, cwd=tmp_path, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, (delay, proc.returncode, err[-500:])
+        assert err.strip().splitlines() == [LINE], (delay, err[-500:])
