@@ -187,7 +187,11 @@ def sync(
     """Extract from the BSG API, transform, load, and build the warehouse. An interrupted
     sync is continued by the next one asked the same."""
     try:
-        _sync(**locals())
+        _sync(
+            since, until, data_dir, api_url, rest_url, timezone, concurrency, window_days,
+            lookback_hours, lookback, orchestrator, progress, full_refresh, dry_run, as_json,
+            log_level, verbose,
+        )  # fmt: skip
     except KeyboardInterrupt:  # before the run installed its own handler, or after it
         raise fail(INTERRUPTED_LINE, 130) from None
 

@@ -533,8 +533,7 @@ class _Run:
         self.progress.advance(outcome, rows)
 
     def _report_retries(self) -> None:
-        stats = self.client.stats
-        self.progress.retries(sum(stats.retries.values()), sum(stats.waits))
+        self.progress.retries(*self.client.retried())
 
     def _cleanup(self, planned: frozenset[str]) -> None:
         for stream in self.registry.values():

@@ -878,8 +878,8 @@ class BSGClient:
             raise self._transport_failure(call.label, exc) from None
         with self._stats_lock:
             self.stats.responses[resp.status_code] += 1
-        date = resp.headers.get("date")
-        if date:
+        date = resp.headers.get("date") if call.family == "api" else None
+        if date:  # the One API's clock (the legacy REST host may keep another)
             self._api_date = (date, self.now())
         return resp, body
 
@@ -957,6 +957,12 @@ class BSGClient:
     def _count_retry(self, reason: str) -> None:
         with self._stats_lock:
             self.stats.retries[reason] += 1
+
+    def retried(self) -> tuple[int, float]:
+        """Requests tried again so far, and the seconds their chosen waits add up to (read
+        under the lock the threads that count them take)."""
+        with self._stats_lock:
+            return sum(self.stats.retries.values()), sum(self.stats.waits)
 
     # the API's clock ---------------------------------------------------------------------
     def api_clock_offset(self) -> float | None:
