@@ -878,7 +878,7 @@ def print_table(
     console = console or Console()
     out = RichTable(show_lines=False, title=title)
     for name, numeric in zip(table.columns, table.numeric, strict=True):
-        out.add_column(escape(name), justify="right" if numeric else "left")
+        out.add_column(escape(name), justify="right" if numeric else "left", overflow="fold")
     cells = [[escape(display_cell(v)) for v in row] for row in table.rows]
     for row in cells:
         out.add_row(*row)
