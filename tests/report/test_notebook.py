@@ -39,5 +39,8 @@ def test_notebook_executes(tmp_path, monkeypatch, with_data):
     if with_data:
         plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
         assert len(plots) == 2
+        # each with its numbers as a table for a viewer without Plotly
+        for plot in plots:
+            assert "<table" in plot["data"]["text/html"] and plot["data"]["text/plain"]
     else:
         assert text.count("no data yet") == 2
