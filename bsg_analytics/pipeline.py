@@ -158,12 +158,20 @@ class JobContext:
 
     def run(self, job: Job) -> JobOutcome:
         client = self.client or _process_client(self.settings)
-        raw_store = RawStore(self.data_dir or _process_data_dir(self.settings))
+        raw_store = landing_store(
+            self.data_dir or _process_data_dir(self.settings), self.settings, self.registry
+        )
         parallel = self.parallel or self.settings.concurrency
         return run_job(
             job, client, raw_store, self.run_id, parallel=parallel, now=self.now,
             registry=self.registry, skew=self.skew,
         )  # fmt: skip
+
+
+def landing_store(data_dir: DataDir, settings: Settings, registry: Registry) -> RawStore:
+    """The raw store pages land through: with `BSG_PII` other than keep, the pages of the
+    registry's personal streams lose what the setting does not keep (`bsg_analytics.pii`)."""
+    return RawStore(data_dir, scrub=settings.pii_policy().scrubber(registry.personal()))
 
 
 def page_parallel(concurrency: int, jobs: int) -> int:
@@ -478,7 +486,7 @@ class _Run:
         self.settings, self.state, self.data_dir = settings, state, data_dir
         self.client, self.plan, self.now, self.registry = client, plan, now, registry
         self.stop, self.skew = stop, skew
-        self.raw_store = RawStore(data_dir)
+        self.raw_store = landing_store(data_dir, settings, registry)
         self.checkpoint = state.start_run(plan)
         self.report = SyncReport(
             run_id=self.checkpoint.run_id,
@@ -983,7 +991,7 @@ def run_legacy(
     report.asked = {kinds.get(a, a): len(values) for a, values in asked.items() if values}
     with sync_lock(data_dir), BSGClient.from_settings(settings, transport=transport) as client:
         data_dir.clean_temporary()
-        raw_store = RawStore(data_dir)
+        raw_store = landing_store(data_dir, settings, REGISTRY)
         result = extract_legacy(client, raw_store, report.run_id, REGISTRY, **asked)
         _write_pages(data_dir, raw_store, _paths(result), settings, report)
         if finish is not None:

@@ -184,8 +184,12 @@ def page_location(path: str) -> PageLocation:
 
 
 class RawStore:
-    def __init__(self, data_dir: DataDir):
+    """`scrub(stream, body)`, when given, is what a page's body becomes before it lands
+    (`bsg_analytics.pii`: phones and texts a team does not keep); the meta says it was."""
+
+    def __init__(self, data_dir: DataDir, scrub: Callable[[str, bytes], bytes] | None = None):
         self.data_dir = data_dir
+        self.scrub = scrub
 
     def _stem(self, page: RawPage) -> str:
         return self.data_dir.path(
@@ -202,8 +206,11 @@ class RawStore:
         (`DataDir.barrier` before a checkpoint, module doc)."""
         stem = self._stem(page)
         body_path = stem + CODECS[CODEC]
-        self.data_dir.write_bytes(body_path, compress(page.body), durable=False)
+        body = page.body if self.scrub is None else self.scrub(page.stream, page.body)
+        self.data_dir.write_bytes(body_path, compress(body), durable=False)
         meta = {**page.meta(), "codec": CODEC}
+        if body is not page.body:
+            meta["scrubbed"] = True  # BSG_PII: not the body as the API sent it
         self.data_dir.write_bytes(stem + META_SUFFIX, orjson.dumps(meta), durable=False)
         page.path = body_path
         return page.path
@@ -260,6 +267,7 @@ class RawStore:
             fields = dict(meta)
             fields.pop("bytes", None)
             fields.pop("codec", None)
+            fields.pop("scrubbed", None)
             fields["fetched_at"] = datetime.fromisoformat(fields["fetched_at"])
             return RawPage(**fields, body=body, path=body_path)
         except DECODE_ERRORS as exc:

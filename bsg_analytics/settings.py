@@ -1,7 +1,8 @@
 """Settings: environment (and `.env`), each overridable by a command-line flag.
 
-Secrets are `SecretStr`: they print as `**********` in reprs, logs and tracebacks. The one place
-that turns a secret back into text is `Settings.credentials()`.
+Secrets are `SecretStr`: they print as `**********` in reprs, logs and tracebacks. The places
+that turn a secret back into text are `Settings.credentials()` (the API's) and
+`Settings.pii_policy()` (`BSG_PII_KEY`), and `secrets()` for the scrubber.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bsg_analytics.pii import PiiPolicy
 from bsg_client.servers import DEFAULT_API_URL, DEFAULT_REST_URL
 
 # the schedules of the deployments (`bsg-analytics serve`, `prefect.yaml` states them too)
@@ -93,6 +95,11 @@ class Settings(BaseSettings):
     # between two polls
     export_timeout_seconds: float = Field(900.0, gt=0)
     export_poll_max_seconds: float = Field(10.0, gt=0)
+    # phone numbers and message texts (`bsg_analytics.pii`): "keep" them as received, "hash"
+    # the phones (a pseudonym keyed by `pii_key`) and drop the texts, or "drop" both; applied
+    # as the pages land, so neither the raw pages nor the tables hold what is not kept
+    pii: Literal["keep", "hash", "drop"] = "keep"
+    pii_key: SecretStr | None = None
     # alerts (the `anomalies` view, `bsg-analytics alerts`): a day's delivery rate is an
     # anomaly when it lies `alert_z` standard errors or more below its trailing
     # `alert_baseline_days` baseline, on at least `alert_min_messages` final messages, and
@@ -156,6 +163,16 @@ class Settings(BaseSettings):
             out[key] = rate
         return out
 
+    @model_validator(mode="after")
+    def _pii_key(self) -> Settings:
+        key = self.pii_key.get_secret_value().strip() if self.pii_key else ""
+        if self.pii == "hash" and len(key) < 16:
+            raise ValueError(
+                "BSG_PII=hash needs BSG_PII_KEY: a random string of 16 characters or more, "
+                "kept for good (the same key gives the same pseudonym to the same phone)"
+            )
+        return self
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -176,7 +193,13 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value, for scrubbing text before it is shown or written."""
         creds = self.credentials()
-        return [s for s in (creds.api_token, creds.api_login_key, creds.rest_api_key) if s]
+        key = self.pii_key.get_secret_value().strip() if self.pii_key else ""
+        return [s for s in (creds.api_token, creds.api_login_key, creds.rest_api_key, key) if s]
+
+    def pii_policy(self) -> PiiPolicy:
+        """`BSG_PII` and its key as the raw store applies them (`bsg_analytics.pii`)."""
+        key = self.pii_key.get_secret_value().strip().encode() if self.pii_key else b""
+        return PiiPolicy(self.pii, key)
 
 
 def load_settings(**overrides) -> Settings:

@@ -150,6 +150,8 @@ class Stream:
     enabled: Callable[[Settings], bool] | None = None
     # once a sync has finished: cleanup(client, raw_store, the job keys of its plan)
     cleanup: Callable[[BSGClient, RawStore, frozenset[str]], None] | None = None
+    # its pages hold phone numbers or message texts (`BSG_PII` scrubs them as they land)
+    personal: bool = False
     description: str = ""
 
     @property
@@ -218,6 +220,10 @@ class Registry(Mapping[str, Stream]):
     def with_streams(self, *streams: Stream) -> Registry:
         """This registry and `streams` after it (a test's toy stream, say)."""
         return Registry([*self.values(), *streams])
+
+    def personal(self) -> list[str]:
+        """The streams whose pages hold phones or message texts (`Stream.personal`)."""
+        return [s.name for s in self.values() if s.personal]
 
     def planned(self, planning: Planning, settings: Settings | None = None) -> list[Stream]:
         """The streams of `planning`, in order; with `settings`, those it enables."""

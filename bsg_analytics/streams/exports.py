@@ -152,6 +152,7 @@ def _enabled(settings: Settings) -> bool:
 
 STREAM = Stream(
     name=NAME,
+    personal=True,
     endpoints=(PATH, f"{PATH}/{{key}}"),
     planning=Planning.WINDOW,
     group="<window key>",

@@ -135,6 +135,7 @@ def status_batch(
 
 STREAM = Stream(
     name=NAME,
+    personal=True,
     endpoints=(
         "/rest/sms/getStatus",
         "/rest/sms/reference/{reference}",

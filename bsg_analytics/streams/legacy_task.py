@@ -39,6 +39,7 @@ def lookup_tasks(
 
 STREAM = Stream(
     name=NAME,
+    personal=True,
     endpoints=("/rest/sms/task/{id}", "/rest/sms/{id}"),
     planning=Planning.LOOKUP,
     group="task-<id>",

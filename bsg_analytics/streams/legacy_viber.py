@@ -50,6 +50,7 @@ def lookup_viber(
 
 STREAM = Stream(
     name=NAME,
+    personal=True,
     endpoints=("/rest/viber/{id}", "/rest/viber/reference/{reference}"),
     planning=Planning.LOOKUP,
     group="viber-<id> / vref-<reference>",

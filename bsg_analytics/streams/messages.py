@@ -259,6 +259,7 @@ def _window_days(settings: Settings) -> int:
 
 STREAM = Stream(
     name=NAME,
+    personal=True,
     endpoints=(PATH,),
     planning=Planning.WINDOW,
     group="<window key>, or <window key>.type=<channel> when filter[type] is honoured",
