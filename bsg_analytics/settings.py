@@ -216,5 +216,7 @@ def load_settings(**overrides) -> Settings:
         raise SettingsError(f"bad setting {name}: not valid JSON") from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = "BSG_" + str(first["loc"][0]).upper() if first.get("loc") else "settings"
+        if not first.get("loc"):  # a rule across settings: its words name them
+            raise SettingsError(str(first["msg"]).removeprefix("Value error, ")) from None
+        name = "BSG_" + str(first["loc"][0]).upper()
         raise SettingsError(f"bad setting {name}: {first['msg']}") from None
