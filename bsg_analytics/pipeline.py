@@ -24,6 +24,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -426,13 +427,16 @@ def run_sync(
         own_client = client is None
         client = client or BSGClient.from_settings(settings, transport=transport)
         client.resume()  # a client stopped by an earlier run on it
-        skew = timedelta(0) if now is not None else api_skew(client)
-        plan = plan_windows(
-            settings, state, since_dt, until_dt, clock_now(now, skew), registry=registry
-        )
-        run = _Run(settings, state, data_dir, client, plan, now, progress, registry, stop, skew)
         try:
-            report = run.sync(mapper or thread_mapper(settings.concurrency))
+            with cancel_on_stop(stop, client):
+                skew = timedelta(0) if now is not None else api_skew(client)
+                plan = plan_windows(
+                    settings, state, since_dt, until_dt, clock_now(now, skew), registry=registry
+                )
+                run = _Run(
+                    settings, state, data_dir, client, plan, now, progress, registry, stop, skew
+                )
+                report = run.sync(mapper or thread_mapper(settings.concurrency))
         finally:
             if own_client:
                 client.close()
@@ -451,6 +455,36 @@ def _skew_notices(skew: timedelta) -> list[str]:
         f"the API's clock reads {clock_gap(skew.total_seconds())} behind this machine's: this "
         "run reads up to the API's now and keeps its times by that clock"
     ]
+
+
+@contextmanager
+def cancel_on_stop(stop: threading.Event | None, client: BSGClient) -> Iterator[None]:
+    """While inside: once `stop` is set, `client` is cancelled (`BSGClient.cancel`), so a
+    request that is retrying (the clock probe, a cleanup, a window between two checks) gives
+    up at its next try instead of running on for minutes against an API that is down; what
+    then fails is raised as the KeyboardInterrupt `check_stop` would have raised."""
+    if stop is None:
+        yield
+        return
+    over = threading.Event()
+
+    def watch() -> None:
+        while not over.is_set():
+            if stop.wait(STOP_POLL_SECONDS):
+                client.cancel()
+                return
+
+    watcher = threading.Thread(target=watch, name="bsg-stop", daemon=True)
+    watcher.start()
+    try:
+        yield
+    except Exception as exc:
+        if stop.is_set():  # it failed because it was stopped: an interruption, as check_stop
+            raise KeyboardInterrupt("stopped") from exc
+        raise
+    finally:
+        over.set()
+        watcher.join()
 
 
 def _notices_of(plan: Plan) -> list[str]:

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import ClassVar
 
-from bsg_analytics import INTERRUPTED_LINE, status
+from bsg_analytics import INTERRUPTED_LINE, settle, status
 from bsg_analytics.locking import SyncLocked
 from bsg_analytics.pipeline import Progress, run_sync
 from bsg_analytics.settings import Settings, SettingsError
@@ -113,7 +113,8 @@ def stop_on_ctrl_c(enabled: bool = True) -> Iterator[threading.Event]:
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if signal.getsignal(signal.SIGINT) is on_sigint:  # not once the command `settle`d
+            signal.signal(signal.SIGINT, previous)
 
 
 def check_range(since: date | None, until: date | None, today: date) -> str | None:
@@ -182,9 +183,11 @@ def _sync_command(settings, since, until, progress, full_refresh, dry_run, as_js
         print(f"bsg-analytics: {Scrubber(settings.secrets()).scrub(line)}", file=sys.stderr)
         return code
     with stop_on_ctrl_c(enabled=plain) as stop:
-        return _run_and_report(
+        code = _run_and_report(
             settings, since, until, progress, full_refresh, data_dir, stop, as_json
         )
+        settle()  # said how it ended: a Ctrl-C from here on changes nothing
+    return code
 
 
 def _run_and_report(
@@ -203,6 +206,9 @@ def _run_and_report(
         print(f"bsg-analytics: {scrubber.scrub(exc)}", file=sys.stderr)
         return 2
     except BaseException as exc:
+        if stop is not None and stop.is_set():  # what failed after Ctrl-C failed because of it
+            print(f"bsg-analytics: {INTERRUPTED_LINE}", file=sys.stderr)
+            return 130
         code, line = describe_failure(exc)
         print(f"bsg-analytics: {scrubber.scrub(line)}", file=sys.stderr)
         return code

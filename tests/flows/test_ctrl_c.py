@@ -67,13 +67,39 @@ def test_ctrl_c_while_the_command_starts_is_said_in_the_same_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BSG_", "PREFECT_"))}
     env |= {"BSG_API_URL": "http://127.0.0.1:9", "BSG_API_TOKEN": "tok-early",
             "BSG_DATA_DIR": str(tmp_path / "d"), "BSG_ORCHESTRATOR": "plain"}  # fmt: skip
-    for delay in (0.05, 0.1, 0.2, 0.3, 0.6):
+    for delay in (0.05, 0.1, 0.2, 0.3, 0.6, 1.5, 3.0):
         proc = subprocess.Popen(
             [str(CLI), "sync", "--no-progress"], env=env, cwd=tmp_path, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
+        pressed = time.monotonic()
         _out, err = proc.communicate(timeout=60)
+        # later presses land while a request retries against the dead URL: the client is
+        # cancelled, so it gives up at its next try (a backoff sleep at most), not minutes on
+        assert time.monotonic() - pressed < 35, delay
         assert proc.returncode == 130, (delay, proc.returncode, err[-500:])
         assert err.strip().splitlines() == [LINE], (delay, err[-500:])
+
+
+def test_ctrl_c_once_the_summary_is_out_keeps_the_exit_code(tmp_path):
+    """A press as the process shuts down (threads joined, files closed), after the sync said
+    how it ended: exit 0 and the summary (it was death by SIGINT, -2, in the real-clock
+    test)."""
+    with running_simulator(messages=2_000, seed=3) as (url, _sim):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BSG_", "PREFECT_"))}
+        env |= {"BSG_API_URL": url, "BSG_REST_URL": url, "BSG_API_TOKEN": "tok-late",
+                "BSG_DATA_DIR": str(tmp_path / "d"), "BSG_ORCHESTRATOR": "plain",
+                "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        for _ in range(3):
+            proc = subprocess.Popen(
+                [str(CLI), "sync", "--no-progress"], env=env, cwd=tmp_path, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            assert proc.stdout is not None
+            line = proc.stdout.readline()  # the summary: the command has said how it ended
+            proc.send_signal(signal.SIGINT)
+            _rest, err = proc.communicate(timeout=60)
+            assert line.startswith("synced "), (line, err[-500:])
+            assert proc.returncode == 0, (proc.returncode, err[-500:])
